@@ -1,0 +1,43 @@
+# The README's two commands are `make demo` and `make test`; both bootstrap .venv
+# from uv.lock first. All state goes to $(MLOPS_HOME) (default ./var).
+SHELL := /bin/bash
+export MLOPS_HOME ?= $(CURDIR)/var
+export AIRFLOW_HOME ?= $(MLOPS_HOME)/airflow
+
+UV ?= $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+endif
+VENV := .venv
+BIN := $(VENV)/bin
+UI_PORT ?= 8080
+
+.PHONY: demo test lint ui bench venv clean
+
+venv: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+demo: venv ## Simulate a month and run the pipeline over it, in-process
+	$(BIN)/mlops demo
+
+test: venv ## Lint, then the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: venv ## Airflow (api-server, scheduler, dag-processor, triggerer) on the demo's state
+	$(BIN)/mlops init
+	AIRFLOW__API__PORT=$(UI_PORT) $(BIN)/airflow standalone
+
+bench: venv ## Benchmarks (by hand, not in CI)
+	$(BIN)/python bench/ingest.py
+
+clean: ## Delete all runtime state
+	rm -rf "$(MLOPS_HOME)"

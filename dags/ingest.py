@@ -1,0 +1,69 @@
+"""
+### `<use case>_ingest`: land each day of source data in the curated zone, validated
+
+One DAG per file in `configs/`. Each run covers exactly its data interval
+`[data_interval_start, data_interval_end)`. For every dataset of the use case a
+task reads the interval from the `mlops_source` connection in chunks, validates
+the rows with the dataset's Great Expectations suite (`expectations/`), and then
+
+* **passes**: writes `curated/<use case>/<dataset>/<day>.parquet` atomically and
+  emits the dataset's curated Asset; a rerun with the same rows changes nothing;
+* **fails a critical expectation**: writes the rows to `quarantine/` with the
+  validation result and fails *without retrying*, naming each failed
+  expectation, column and count. What was curated before stays as it was.
+
+Warning-level expectations are logged and recorded but do not stop the run. An
+empty interval is written as an empty partition marked as such. Data Docs:
+`$MLOPS_HOME/reports/data_docs/index.html`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from mlops.dagkit import curated_asset, daily_timetable, default_args, sqlalchemy_url, start_date
+from pipelines.config import UseCase, load_all
+
+
+def build_ingest_dag(usecase: UseCase) -> None:
+    @dag(
+        dag_id=usecase.dag_id("ingest"),
+        description=f"Ingest and validate {usecase.name} source data, one interval at a time",
+        schedule=daily_timetable(usecase),
+        start_date=start_date(usecase),
+        catchup=usecase.schedule.catchup,
+        max_active_runs=4,
+        tags=["mlops", usecase.name, "ingest"],
+        default_args=default_args(usecase),
+        doc_md=__doc__,
+    )
+    def ingest() -> None:
+        for dataset in usecase.source.datasets:
+
+            @task(task_id=f"ingest_{dataset}", outlets=[curated_asset(usecase.name, dataset)])
+            def ingest_dataset(dataset: str = dataset) -> dict:
+                """Read, validate and publish one dataset's partition for this interval."""
+                from airflow.sdk.exceptions import AirflowFailException
+
+                from pipelines.ingestion.ingest import QuarantinedPartition, ingest_interval
+
+                ctx = get_current_context()
+                try:
+                    result = ingest_interval(
+                        sqlalchemy_url(usecase.source.connection_id),
+                        usecase,
+                        dataset,
+                        ctx["data_interval_start"],
+                        ctx["data_interval_end"],
+                    )
+                except QuarantinedPartition as exc:
+                    raise AirflowFailException(str(exc)) from None  # bad data: retrying cannot help
+                return result.summary()
+
+            ingest_dataset()
+
+    ingest()
+
+
+for _usecase in load_all():
+    build_ingest_dag(_usecase)

@@ -1,0 +1,254 @@
+"""`mlops`: set up, simulate, run the demo and report status.
+
+mlops init                      # folders, Airflow DB, connections, expectation suites (idempotent)
+mlops simulate --usecase churn --start 2025-01-01 --days 60 --customers 5000 --seed 7 [--drift-day 45]
+mlops demo [--usecase churn] [--days 30]
+mlops status [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from pipelines import settings
+from pipelines.config import ConfigError, UseCase, get_usecase, load_all
+
+log = logging.getLogger("mlops")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2025-01-31") from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
+    return value
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the state folders, migrate Airflow's DB, add connections and derive missing suites."""
+    from mlops import airflow_admin
+    from pipelines.validation.suites import write_missing_suites
+
+    usecases = load_all()
+    home = settings.mlops_home()
+    home.mkdir(parents=True, exist_ok=True)
+    settings.reports_dir().mkdir(parents=True, exist_ok=True)
+    print(f"state folder: {home}")
+    t0 = time.perf_counter()
+    airflow_admin.migrate_db()
+    print(f"airflow metadata DB ready in {settings.airflow_home()} ({time.perf_counter() - t0:.1f}s)")
+    for conn_id, what in airflow_admin.ensure_connections().items():
+        print(f"connection {conn_id}: {what} -> {airflow_admin.connection_url(conn_id)}")
+    for usecase in usecases:
+        for path in write_missing_suites(usecase):
+            print(f"expectation suite derived from configs/{usecase.name}.yaml: {path}")
+    return 0
+
+
+def _world(usecase: UseCase, args: argparse.Namespace) -> tuple[Any, int]:
+    from pipelines.simulation.churn import World
+
+    defaults = usecase.simulation
+    start = args.start or (defaults.start if defaults else None)
+    if start is None:
+        raise SystemExit(f"--start is required: configs/{usecase.name}.yaml has no simulation.start")
+    pick = lambda name, fallback: getattr(args, name) if getattr(args, name) is not None else fallback  # noqa: E731
+    world = World(
+        start=start,
+        customers=pick("customers", defaults.customers if defaults else 2000),
+        seed=pick("seed", defaults.seed if defaults else 7),
+        label_delay_days=usecase.label.delay_days,
+        drift_day=pick("drift_day", defaults.drift_day if defaults else None),
+    )
+    return world, pick("days", defaults.days if defaults else 30)
+
+
+def simulate(usecase: UseCase, args: argparse.Namespace) -> Any:
+    from mlops import airflow_admin
+    from pipelines.simulation.writer import write_simulation
+
+    if usecase.name != "churn":
+        raise SystemExit(f"no simulator for use case '{usecase.name}' (the simulator makes the churn source)")
+    world, days = _world(usecase, args)
+    url = airflow_admin.connection_url(usecase.source.connection_id)
+    settings.mlops_home().mkdir(parents=True, exist_ok=True)
+    print(
+        f"simulating {days} days from {world.start} for {world.customers} customers (seed {world.seed}"
+        f"{'' if world.drift_day is None else f', drift from day {world.drift_day}'}) into {_safe(url)}"
+    )
+    t0 = time.perf_counter()
+    summary = write_simulation(url, usecase, world, days)
+    print(
+        f"  {summary.days_written} days written ({summary.activity_rows} activity rows, {summary.label_rows} labels), "
+        f"{summary.days_skipped} already present, {time.perf_counter() - t0:.1f}s"
+    )
+    return world, days
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    simulate(get_usecase(args.usecase), args)
+    return 0
+
+
+def _safe(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Initialise, simulate, then run the use case's DAGs day by day in this process."""
+    from mlops import airflow_admin
+
+    usecase = get_usecase(args.usecase)
+    cmd_init(args)
+    world, days = simulate(usecase, args)
+    dag = airflow_admin.load_dag(usecase.dag_id("ingest"))
+    rows = []
+    print(f"running {dag.dag_id} for {days} daily intervals (in-process dag.test)")
+    t0 = time.perf_counter()
+    for i in range(days):
+        start = dt.datetime.combine(world.start + dt.timedelta(days=i), dt.time(0), tzinfo=dt.UTC)
+        outcome = airflow_admin.run_interval(dag, start, start + dt.timedelta(days=1))
+        rows.append(outcome)
+        print(f"  {start.date()}  {outcome.state}")
+    elapsed = time.perf_counter() - t0
+    print()
+    print(_status_table(usecase, [r.interval_start.date().isoformat() for r in rows]))
+    failed = [r for r in rows if not r.ok]
+    print(
+        f"\n{len(rows) - len(failed)} of {len(rows)} runs succeeded in {elapsed:.1f}s. "
+        f"Data Docs: {settings.reports_dir() / 'data_docs' / 'index.html'}. "
+        "See the runs in the Airflow UI with `make ui`."
+    )
+    return 1 if failed else 0
+
+
+def status(usecases: list[UseCase]) -> dict[str, Any]:
+    """Machine-readable state: folders, use cases, partitions per dataset."""
+    from pipelines.stores import partitions
+
+    out: dict[str, Any] = {
+        "mlops_home": str(settings.mlops_home()),
+        "airflow_home": str(settings.airflow_home()),
+        "usecases": {},
+    }
+    for usecase in usecases:
+        datasets = {}
+        for name in usecase.source.datasets:
+            curated = partitions.list_partitions(partitions.CURATED, usecase.name, name)
+            quarantined = partitions.list_partitions(partitions.QUARANTINE, usecase.name, name)
+            curated_keys = {p.stem for p in curated}
+            latest = partitions.read_info(curated[-1]) if curated else None
+            datasets[name] = {
+                "curated_partitions": len(curated),
+                "latest_partition": latest.key if latest else None,
+                "latest_rows": latest.rows if latest else None,
+                "quarantined_open": sorted(p.stem for p in quarantined if p.stem not in curated_keys),
+            }
+        out["usecases"][usecase.name] = {"dags": [usecase.dag_id("ingest")], "datasets": datasets}
+    return out
+
+
+def _status_table(usecase: UseCase, keys: list[str]) -> str:
+    """One line per partition key: rows, status and warnings of every dataset."""
+    from pipelines.stores import partitions
+
+    names = list(usecase.source.datasets)
+    header = f"{'day':<12}" + "".join(f"{n + ' rows':>16}{n + ' status':>22}" for n in names)
+    lines = [header, "-" * len(header)]
+    for key in keys:
+        cells = []
+        for name in names:
+            info = partitions.read_info(partitions.partition_path(partitions.CURATED, usecase.name, name, key))
+            quarantined = partitions.partition_path(partitions.QUARANTINE, usecase.name, name, key).exists()
+            if info is None:
+                cells.append(f"{'-':>16}{'quarantined' if quarantined else 'missing':>22}")
+                continue
+            state = "empty" if info.empty else "curated"
+            if info.warnings:
+                state += f" ({len(info.warnings)} warn)"
+            cells.append(f"{info.rows:>16}{state:>22}")
+        lines.append(f"{key:<12}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    data = status(load_all())
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"state folder   {data['mlops_home']}\nairflow home   {data['airflow_home']}")
+    for name, uc in data["usecases"].items():
+        print(f"\nuse case {name}  (DAGs: {', '.join(uc['dags'])})")
+        print(f"  {'dataset':<12}{'partitions':>12}{'latest':>14}{'rows':>10}  quarantined")
+        for ds, d in uc["datasets"].items():
+            print(
+                f"  {ds:<12}{d['curated_partitions']:>12}{d['latest_partition'] or '-':>14}"
+                f"{d['latest_rows'] if d['latest_rows'] is not None else '-':>10}  "
+                f"{', '.join(d['quarantined_open']) or 'none'}"
+            )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress of every step")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="set up folders, the Airflow DB, connections and suites").set_defaults(func=cmd_init)
+
+    def simulation_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--usecase", default="churn")
+        p.add_argument("--start", type=_date, help="first simulated day (default: the config's simulation.start)")
+        p.add_argument("--days", type=_positive, help="number of days (default: the config's)")
+        p.add_argument("--customers", type=_positive)
+        p.add_argument("--seed", type=int)
+        p.add_argument("--drift-day", type=int, help="day index from which prices, usage and churn drivers change")
+
+    p = sub.add_parser("simulate", help="write a simulated source into the mlops_source database")
+    simulation_args(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="init, simulate, and run the pipeline over the simulated days")
+    simulation_args(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("status", help="state folder, use cases and their latest partitions")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from mlops import airflow_admin
+
+    airflow_admin.prepare(quiet=not args.verbose)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

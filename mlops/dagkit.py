@@ -1,0 +1,60 @@
+"""What every DAG of this project shares: arguments, timetables, assets, task glue.
+
+Light on purpose: DAG files import it at every parse. Heavy libraries are only
+imported inside the functions that tasks call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import Asset, BaseHook, CronDataIntervalTimetable
+
+from pipelines.config import UseCase
+
+
+def default_args(usecase: UseCase) -> dict[str, Any]:
+    return {
+        "owner": usecase.owner,
+        "retries": usecase.schedule.retries,
+        "retry_delay": dt.timedelta(minutes=usecase.schedule.retry_delay_minutes),
+    }
+
+
+def daily_timetable(usecase: UseCase) -> CronDataIntervalTimetable:
+    """Runs whose data interval is the whole period between two cron ticks (not zero-length)."""
+    return CronDataIntervalTimetable(usecase.schedule.ingest, timezone=usecase.schedule.timezone)
+
+
+def start_date(usecase: UseCase) -> dt.datetime:
+    return dt.datetime.combine(usecase.schedule.start_date, dt.time(0), tzinfo=dt.UTC)
+
+
+def curated_asset(usecase: str, dataset: str) -> Asset:
+    """The curated partitions of one dataset, as the asset graph in the UI shows them."""
+    return Asset(name=f"{usecase}_curated_{dataset}", uri=f"mlops://{usecase}/curated/{dataset}")
+
+
+def sqlalchemy_url(conn_id: str) -> str:
+    """The SQLAlchemy URL of an Airflow connection, looked up from inside a task."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from pipelines.stores.source import url_from_connection
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise AirflowNotFoundException(
+            f"connection '{conn_id}' is not defined: run `mlops init`, or set "
+            f"AIRFLOW_CONN_{conn_id.upper()} to a SQLAlchemy URL"
+        ) from None
+    return url_from_connection(
+        conn.conn_type or "",
+        host=conn.host,
+        schema=conn.schema,
+        login=conn.login,
+        password=conn.password,
+        port=conn.port,
+        extra=conn.extra_dejson,
+    )

@@ -1,0 +1,252 @@
+"""Typed use-case configuration, loaded from ``configs/<use case>.yaml``.
+
+DAG files, the command line and every pipeline stage read a use case through
+this module, so it stays light: pydantic and PyYAML only, no pandas, no Airflow.
+A bad file fails at load time with one :class:`ConfigError` that lists every bad
+field by its path in the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines import settings
+
+ColumnType = Literal["int", "float", "category", "string", "timestamp"]
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """A use-case file that cannot be loaded; the message lists every problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    """One column of a source table, with the checks that make a row valid."""
+
+    name: str
+    type: ColumnType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+    mean_warning: tuple[float, float] | None = Field(
+        default=None, description="Expected range of the column mean; outside it only warns."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"'{name}' is not a lower-case identifier")
+        return name
+
+    @model_validator(mode="after")
+    def _checks_fit_type(self) -> ColumnSpec:
+        numeric = self.type in ("int", "float")
+        if (self.min is not None or self.max is not None or self.mean_warning) and not numeric:
+            raise ValueError(f"min/max/mean_warning need a numeric type, not '{self.type}'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.values is not None and self.type != "category":
+            raise ValueError("values are only allowed on a 'category' column")
+        if self.type == "category" and not self.values:
+            raise ValueError("a 'category' column needs its allowed values")
+        return self
+
+
+class DatasetSpec(_Strict):
+    """A source table that is ingested by data interval into its own partitions."""
+
+    table: str
+    event_time: str = Field(description="Timestamp column that places a row in a data interval.")
+    key: list[str] = Field(min_length=1, description="Columns that identify a row.")
+    columns: list[ColumnSpec] = Field(min_length=1)
+    min_rows_warning: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> DatasetSpec:
+        names = [c.name for c in self.columns]
+        problems = []
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            problems.append(f"duplicate columns {duplicated}")
+        if self.event_time not in names:
+            problems.append(f"event_time '{self.event_time}' is not among the columns")
+        elif self.column(self.event_time).type != "timestamp":
+            problems.append(f"event_time '{self.event_time}' must have type 'timestamp'")
+        missing = [k for k in self.key if k not in names]
+        if missing:
+            problems.append(f"key columns {missing} are not among the columns")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def column(self, name: str) -> ColumnSpec:
+        """Return the column called ``name``."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+class SourceSpec(_Strict):
+    connection_id: str = "mlops_source"
+    datasets: dict[str, DatasetSpec] = Field(min_length=1)
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_names(cls, datasets: dict[str, DatasetSpec]) -> dict[str, DatasetSpec]:
+        bad = [n for n in datasets if not _NAME.match(n)]
+        if bad:
+            raise ValueError(f"dataset names {bad} are not lower-case identifiers")
+        return datasets
+
+
+class EntitySpec(_Strict):
+    name: str
+    type: Literal["int", "string"] = "int"
+
+
+class ScheduleSpec(_Strict):
+    ingest: str = Field(default="0 0 * * *", description="Cron expression of the ingestion runs.")
+    timezone: str = "UTC"
+    start_date: dt.date
+    catchup: bool = False
+    retries: int = Field(default=2, ge=2)
+    retry_delay_minutes: float = Field(default=5, gt=0)
+
+    @field_validator("ingest")
+    @classmethod
+    def _cron(cls, expr: str) -> str:
+        if expr.startswith("@") or len(expr.split()) != 5:
+            raise ValueError(
+                f"'{expr}' is not a 5-field cron expression (presets such as @daily are not "
+                "accepted: they would give zero-length data intervals)"
+            )
+        return expr
+
+
+class LabelSpec(_Strict):
+    dataset: str
+    column: str
+    reference_time: str
+    delay_days: int = Field(ge=0)
+
+
+class SimulationSpec(_Strict):
+    start: dt.date
+    days: int = Field(default=30, ge=1)
+    customers: int = Field(default=2000, ge=1)
+    seed: int = 7
+    drift_day: int | None = Field(default=None, ge=0)
+
+
+class UseCase(_Strict):
+    """Everything the pipeline needs to know about one use case."""
+
+    name: str
+    description: str = ""
+    owner: str
+    task: Literal["binary", "regression"]
+    entity: EntitySpec
+    schedule: ScheduleSpec
+    source: SourceSpec
+    label: LabelSpec
+    simulation: SimulationSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"'{name}' is not a lower-case identifier (it names DAGs and folders)")
+        return name
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> UseCase:
+        problems = []
+        for ds_name, ds in self.source.datasets.items():
+            if self.entity.name not in ds.column_names:
+                problems.append(f"entity '{self.entity.name}' is not a column of dataset '{ds_name}'")
+        labels = self.source.datasets.get(self.label.dataset)
+        if labels is None:
+            problems.append(f"label.dataset '{self.label.dataset}' is not a dataset in source.datasets")
+        else:
+            for field in ("column", "reference_time"):
+                name = getattr(self.label, field)
+                if name not in labels.column_names:
+                    problems.append(f"label.{field} '{name}' is not a column of dataset '{self.label.dataset}'")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def dag_id(self, stage: str) -> str:
+        """DAG ids are ``<use case>_<stage>``."""
+        return f"{self.name}_{stage}"
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: {err.error_count()} invalid field(s):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_usecase(path: Path | str) -> UseCase:
+    """Load and validate one use-case file.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or has invalid fields (all listed).
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such use-case file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        usecase = UseCase.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(path, err)) from None
+    if usecase.name != path.stem:
+        raise ConfigError(f"{path}: name '{usecase.name}' must equal the file name '{path.stem}'")
+    return usecase
+
+
+def config_paths(configs_dir: Path | None = None) -> list[Path]:
+    """The use-case files, sorted by name."""
+    directory = configs_dir or settings.configs_dir()
+    return sorted(directory.glob("*.yaml"))
+
+
+def load_all(configs_dir: Path | None = None) -> list[UseCase]:
+    """Load every use case in the configs folder; the first bad file raises."""
+    return [load_usecase(p) for p in config_paths(configs_dir)]
+
+
+def get_usecase(name: str, configs_dir: Path | None = None) -> UseCase:
+    """Load the use case called ``name``, with a clear error listing the known ones."""
+    directory = configs_dir or settings.configs_dir()
+    path = directory / f"{name}.yaml"
+    if not path.exists():
+        known = [p.stem for p in config_paths(directory)]
+        raise ConfigError(f"unknown use case '{name}': no {path} (known: {', '.join(known) or 'none'})")
+    return load_usecase(path)

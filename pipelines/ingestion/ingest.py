@@ -1,0 +1,188 @@
+"""Ingest one data interval of one dataset: read, validate, publish or quarantine.
+
+:func:`ingest_interval` is what the ingestion DAG's task calls. It is
+idempotent: the same interval with the same source rows leaves the curated
+partition untouched (same rows, same content hash, same file), and it never
+changes what is curated when the new rows fail validation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines import settings
+from pipelines.config import DatasetSpec, UseCase
+from pipelines.stores import partitions, source
+from pipelines.stores.partitions import CURATED, QUARANTINE, CorruptPartition, PartitionInfo
+from pipelines.validation.validate import ValidationOutcome, validate_partition
+
+log = logging.getLogger(__name__)
+
+_PANDAS_TYPES = {
+    "int": "int64",
+    "float": "float64",
+    "category": "string",
+    "string": "string",
+    "timestamp": "datetime64[ns, UTC]",
+}
+_NAIVE = {**_PANDAS_TYPES, "timestamp": "datetime64[ns]"}
+
+
+class QuarantinedPartition(RuntimeError):
+    """The interval's rows failed a critical expectation and were quarantined."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    info: PartitionInfo
+    path: Path
+    unchanged: bool
+    validation: ValidationOutcome
+
+    def summary(self) -> dict:
+        """A small JSON-able summary (the task's return value, shown in the UI)."""
+        return {
+            "partition": self.info.key,
+            "rows": self.info.rows,
+            "empty": self.info.empty,
+            "content_hash": self.info.content_hash,
+            "unchanged": self.unchanged,
+            "warnings": self.info.warnings,
+            "path": str(self.path),
+        }
+
+
+def read_interval(
+    url: str, dataset: DatasetSpec, start: dt.datetime, end: dt.datetime, chunk_rows: int = 200_000
+) -> pd.DataFrame:
+    """All source rows of ``[start, end)``, read in chunks, timestamps as UTC."""
+    engine = source.make_engine(url)
+    try:
+        chunks = []
+        rows = 0
+        for chunk in source.read_window(engine, dataset, start, end, chunk_rows):
+            chunks.append(chunk)
+            rows += len(chunk)
+            log.info("read %d rows of %s so far", rows, dataset.table)
+    finally:
+        engine.dispose()
+    frame = pd.concat(chunks, ignore_index=True) if chunks else empty_frame(dataset)
+    if not len(frame):
+        frame = empty_frame(dataset)
+    return as_naive_utc(frame, dataset)
+
+
+def empty_frame(dataset: DatasetSpec) -> pd.DataFrame:
+    """A zero-row frame with the dataset's declared columns and types."""
+    return pd.DataFrame({c.name: pd.Series(dtype=_NAIVE[c.type]) for c in dataset.columns})
+
+
+def as_naive_utc(frame: pd.DataFrame, dataset: DatasetSpec) -> pd.DataFrame:
+    """Timestamps as naive UTC, the form they are validated in (GX cannot type-check aware ones).
+
+    Columns that are not datetimes are left as they are, for validation to report.
+    """
+    frame = frame.copy()
+    for col in dataset.columns:
+        if col.type == "timestamp" and col.name in frame and isinstance(frame[col.name].dtype, pd.DatetimeTZDtype):
+            frame[col.name] = frame[col.name].dt.tz_convert("UTC").dt.tz_localize(None)
+    return frame
+
+
+def conform(frame: pd.DataFrame, dataset: DatasetSpec) -> pd.DataFrame:
+    """Validated rows in their declared types, column order and key order (a canonical form)."""
+    out = frame[dataset.column_names].copy()
+    for col in dataset.columns:
+        if col.type == "timestamp":
+            out[col.name] = out[col.name].dt.tz_localize("UTC")
+    out = out.astype({c.name: _PANDAS_TYPES[c.type] for c in dataset.columns})
+    return out.sort_values(dataset.key, kind="stable", ignore_index=True)
+
+
+def ingest_interval(
+    url: str,
+    usecase: UseCase,
+    dataset_name: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    chunk_rows: int = 200_000,
+) -> IngestResult:
+    """Ingest ``[start, end)`` of one dataset into its curated partition.
+
+    Raises:
+        QuarantinedPartition: a critical expectation failed; the rows are in the
+            quarantine zone and the message names every failure.
+        sqlalchemy.exc.OperationalError: the source cannot be reached (retryable).
+    """
+    dataset = usecase.source.datasets[dataset_name]
+    key = partitions.partition_key(start, end)
+    log.info("ingesting %s.%s partition %s = [%s, %s)", usecase.name, dataset_name, key, start, end)
+    frame = read_interval(url, dataset, start, end, chunk_rows)
+    if frame.empty:
+        log.warning(
+            "%s.%s %s: the source has no rows in this interval; writing an empty partition",
+            usecase.name,
+            dataset_name,
+            key,
+        )
+
+    outcome = validate_partition(usecase, dataset_name, frame, start, end, key)
+    _record_validation(usecase.name, dataset_name, key, outcome)
+    for warning in outcome.warnings:
+        log.warning("%s.%s %s: warning: %s", usecase.name, dataset_name, key, warning)
+
+    def info(status: str, data: pd.DataFrame) -> PartitionInfo:
+        return PartitionInfo(
+            usecase=usecase.name,
+            dataset=dataset_name,
+            key=key,
+            interval_start=start.isoformat(),
+            interval_end=end.isoformat(),
+            rows=len(data),
+            content_hash=partitions.content_hash(data),
+            empty=data.empty,
+            status=status,
+            warnings=outcome.warnings,
+        )
+
+    if not outcome.success:
+        path = partitions.partition_path(QUARANTINE, usecase.name, dataset_name, key)
+        partitions.write_partition(path, frame, info("quarantined", frame))
+        raise QuarantinedPartition(
+            f"{usecase.name}.{dataset_name} partition {key} quarantined to {path}: " + "; ".join(outcome.failures)
+        )
+
+    curated = conform(frame, dataset)
+    new = info("curated", curated)
+    path = partitions.partition_path(CURATED, usecase.name, dataset_name, key)
+    try:
+        old = partitions.read_info(path)
+    except CorruptPartition as exc:
+        log.warning("%s; rebuilding it from the source", exc)
+        old = None
+    unchanged = old is not None and old.content_hash == new.content_hash and old.warnings == new.warnings
+    if unchanged:
+        log.info("%s: unchanged (%d rows, hash %s), nothing written", path, new.rows, new.content_hash[:12])
+    else:
+        partitions.write_partition(path, curated, new)
+        log.info("%s: wrote %d rows (hash %s)", path, new.rows, new.content_hash[:12])
+    return IngestResult(info=new, path=path, unchanged=unchanged, validation=outcome)
+
+
+def validation_record_path(usecase: str, dataset: str, key: str) -> Path:
+    return settings.reports_dir() / "validation" / usecase / dataset / f"{key}.json"
+
+
+def _record_validation(usecase: str, dataset: str, key: str, outcome: ValidationOutcome) -> None:
+    """Keep the validation outcome of every partition (atomically replaced on rerun)."""
+    path = validation_record_path(usecase, dataset, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(asdict(outcome), indent=2, sort_keys=True, default=str))
+    tmp.replace(path)

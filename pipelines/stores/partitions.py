@@ -1,0 +1,154 @@
+"""Partitioned Parquet files under ``$MLOPS_HOME/<zone>/<use case>/<dataset>/``.
+
+One data interval is one file, ``<partition key>.parquet``, written to a
+temporary name and renamed into place, so a reader sees the old file or the new
+one, never a half-written one. What the pipeline knows about a partition (its
+interval, row count, content hash, validation outcome) travels inside the file
+as Parquet key-value metadata, so data and description cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines import settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CURATED = "curated"
+QUARANTINE = "quarantine"
+_META_KEY = b"mlops"
+_TMP_MARK = ".tmp-"
+
+
+class CorruptPartition(RuntimeError):
+    """A partition file that cannot be read; the message says how to rebuild it."""
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """What is recorded about one partition."""
+
+    usecase: str
+    dataset: str
+    key: str
+    interval_start: str
+    interval_end: str
+    rows: int
+    content_hash: str
+    empty: bool
+    status: str  # "curated" or "quarantined"
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def partition_key(start: dt.datetime, end: dt.datetime) -> str:
+    """Name of the partition of ``[start, end)``: ``2025-01-03`` for a whole UTC day."""
+    start_utc, end_utc = (t.astimezone(dt.UTC) if t.tzinfo else t for t in (start, end))
+    if end_utc - start_utc == dt.timedelta(days=1) and start_utc.time() == dt.time(0):
+        return start_utc.date().isoformat()
+    return f"{start_utc:%Y%m%dT%H%M%S}_{end_utc:%Y%m%dT%H%M%S}"
+
+
+def partition_path(zone: str, usecase: str, dataset: str, key: str) -> Path:
+    return settings.data_dir(zone, usecase, dataset) / f"{key}.parquet"
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    """A hash of the rows' values and the column names, independent of the file's bytes."""
+    import pandas as pd
+
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    if len(frame):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_partition(path: Path, frame: pd.DataFrame, info: PartitionInfo) -> None:
+    """Write ``frame`` with ``info`` to ``path`` atomically (temporary file, fsync, rename)."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = _to_arrow(frame)
+    metadata = dict(table.schema.metadata or {})
+    metadata[_META_KEY] = info.to_json().encode()
+    table = table.replace_schema_metadata(metadata)
+    tmp = path.with_name(f"{path.name}{_TMP_MARK}{uuid.uuid4().hex[:8]}")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _remove_stale_temporaries(path)
+
+
+def _to_arrow(frame: pd.DataFrame) -> Any:
+    """Arrow table of ``frame``; columns of mixed Python types (bad input) are kept as text."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        mixed = frame.copy()
+        for col in mixed.columns:
+            if mixed[col].dtype == object:
+                mixed[col] = mixed[col].map(lambda v: None if v is None else str(v))
+        return pa.Table.from_pandas(mixed, preserve_index=False)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of this partition left by a crashed writer are garbage."""
+    for stale in path.parent.glob(f"{path.name}{_TMP_MARK}*"):
+        stale.unlink(missing_ok=True)
+
+
+def read_info(path: Path) -> PartitionInfo | None:
+    """The recorded info of the partition at ``path``, or None when there is no file."""
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        return None
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        return PartitionInfo(**json.loads(meta[_META_KEY]))
+    except Exception as exc:  # any unreadable file is reported the same way
+        raise _corrupt(path, exc) from exc
+
+
+def read_partition(path: Path) -> pd.DataFrame:
+    """Read a partition's rows, with a clear error for a missing or corrupt file."""
+    import pandas as pd
+
+    if not path.exists():
+        raise FileNotFoundError(f"partition {path} does not exist")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:
+        raise _corrupt(path, exc) from exc
+
+
+def _corrupt(path: Path, exc: Exception) -> CorruptPartition:
+    return CorruptPartition(
+        f"partition file {path} is corrupt ({type(exc).__name__}: {exc}). Delete it and rerun "
+        f"the interval that wrote it (clear that task in the Airflow UI, or `airflow tasks clear`)."
+    )
+
+
+def list_partitions(zone: str, usecase: str, dataset: str) -> list[Path]:
+    """Partition files of a dataset in a zone, oldest key first; temporaries are ignored."""
+    folder = settings.data_dir(zone, usecase, dataset)
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.glob("*.parquet") if p.is_file())
