@@ -6,11 +6,13 @@ the other settings the project runs with (values already in the environment win)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pipelines import settings
@@ -120,6 +122,18 @@ def load_dag(dag_id: str) -> Any:
     return dag
 
 
+@contextlib.contextmanager
+def _root_log_stream(stream: Any) -> Any:
+    """Point the root logger's stream handlers (Airflow's task log output) at ``stream`` for a while."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    previous = [h.setStream(stream) for h in handlers]
+    try:
+        yield
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            handler.setStream(old)
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     dag_id: str
@@ -135,13 +149,27 @@ class RunOutcome:
         return self.state == "success"
 
 
-def run_interval(dag: Any, start: dt.datetime, end: dt.datetime, conf: dict | None = None) -> RunOutcome:
+def run_interval(
+    dag: Any,
+    start: dt.datetime,
+    end: dt.datetime,
+    conf: dict | None = None,
+    log_file: Path | None = None,
+) -> RunOutcome:
     """Run ``dag`` for the data interval ``[start, end)`` in this process with ``dag.test``.
 
     ``dag.test`` infers the last complete interval that ends at the logical date,
     so the run is keyed by ``end``; running the same interval again replaces that run.
+    With ``log_file``, the task logs go there instead of the terminal.
     """
-    dr = dag.test(logical_date=end, run_after=end, run_conf=conf)
+    with contextlib.ExitStack() as stack:
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(open(log_file, "w"))
+            stack.enter_context(contextlib.redirect_stdout(fh))
+            stack.enter_context(contextlib.redirect_stderr(fh))
+            stack.enter_context(_root_log_stream(fh))
+        dr = dag.test(logical_date=end, run_after=end, run_conf=conf)
     if dr.data_interval_start != start or dr.data_interval_end != end:
         raise RuntimeError(
             f"{dag.dag_id}: asked for [{start}, {end}) but Airflow ran "

@@ -121,9 +121,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     for i in range(days):
         start = dt.datetime.combine(world.start + dt.timedelta(days=i), dt.time(0), tzinfo=dt.UTC)
-        outcome = airflow_admin.run_interval(dag, start, start + dt.timedelta(days=1))
+        log_file = settings.mlops_home() / "logs" / "demo" / dag.dag_id / f"{start.date()}.log"
+        outcome = airflow_admin.run_interval(dag, start, start + dt.timedelta(days=1), log_file=log_file)
         rows.append(outcome)
-        print(f"  {start.date()}  {outcome.state}")
+        note = "" if outcome.ok else f"  (task log: {log_file})"
+        print(f"  {start.date()}  {outcome.state}{note}", flush=True)
     elapsed = time.perf_counter() - t0
     print()
     print(_status_table(usecase, [r.interval_start.date().isoformat() for r in rows]))

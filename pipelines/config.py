@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -177,20 +177,9 @@ class UseCase(_Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> UseCase:
-        problems = []
-        for ds_name, ds in self.source.datasets.items():
-            if self.entity.name not in ds.column_names:
-                problems.append(f"entity '{self.entity.name}' is not a column of dataset '{ds_name}'")
-        labels = self.source.datasets.get(self.label.dataset)
-        if labels is None:
-            problems.append(f"label.dataset '{self.label.dataset}' is not a dataset in source.datasets")
-        else:
-            for field in ("column", "reference_time"):
-                name = getattr(self.label, field)
-                if name not in labels.column_names:
-                    problems.append(f"label.{field} '{name}' is not a column of dataset '{self.label.dataset}'")
+        problems = cross_reference_problems(self.model_dump())
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(f"{loc}: {msg}" for loc, msg in problems))
         return self
 
     def dag_id(self, stage: str) -> str:
@@ -198,12 +187,52 @@ class UseCase(_Strict):
         return f"{self.name}_{stage}"
 
 
-def _format_errors(path: Path, err: ValidationError) -> str:
-    lines = [f"{path}: {err.error_count()} invalid field(s):"]
+def cross_reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """Fields that name something that does not exist (entity, label columns), as (path, message).
+
+    Works on the raw mapping too, so these problems are reported together with
+    field errors instead of only after every field is fixed.
+    """
+
+    def columns_of(dataset: Any) -> list[str] | None:
+        try:
+            return [c["name"] for c in dataset["columns"]]
+        except (KeyError, TypeError):
+            return None
+
+    problems = []
+    datasets = (raw.get("source") or {}).get("datasets") if isinstance(raw.get("source"), dict) else None
+    if not isinstance(datasets, dict):
+        return problems
+    entity = (raw.get("entity") or {}).get("name") if isinstance(raw.get("entity"), dict) else None
+    for ds_name, dataset in datasets.items():
+        names = columns_of(dataset)
+        if entity and names is not None and entity not in names:
+            problems.append(("entity.name", f"'{entity}' is not a column of dataset '{ds_name}'"))
+    label = raw.get("label")
+    if isinstance(label, dict) and label.get("dataset") is not None:
+        if label["dataset"] not in datasets:
+            problems.append(("label.dataset", f"'{label['dataset']}' is not a dataset in source.datasets"))
+        else:
+            names = columns_of(datasets[label["dataset"]])
+            for field in ("column", "reference_time"):
+                if names is not None and label.get(field) is not None and label[field] not in names:
+                    problems.append(
+                        (f"label.{field}", f"'{label[field]}' is not a column of dataset '{label['dataset']}'")
+                    )
+    return problems
+
+
+def _format_errors(path: Path, err: ValidationError, raw: dict[str, Any]) -> str:
+    problems = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"  - {loc}: {msg}")
+        if e["type"] == "value_error" and not e["loc"]:
+            continue  # cross-references, listed below from the raw file
+        problems.append((loc, e["msg"].removeprefix("Value error, ")))
+    problems += [p for p in cross_reference_problems(raw) if p not in problems]
+    lines = [f"{path}: {len(problems)} invalid field(s):"]
+    lines += [f"  - {loc}: {msg}" for loc, msg in problems]
     return "\n".join(lines)
 
 
@@ -225,7 +254,7 @@ def load_usecase(path: Path | str) -> UseCase:
     try:
         usecase = UseCase.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_format_errors(path, err)) from None
+        raise ConfigError(_format_errors(path, err, raw)) from None
     if usecase.name != path.stem:
         raise ConfigError(f"{path}: name '{usecase.name}' must equal the file name '{path.stem}'")
     return usecase

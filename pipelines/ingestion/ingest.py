@@ -31,7 +31,8 @@ _PANDAS_TYPES = {
     "string": "string",
     "timestamp": "datetime64[ns, UTC]",
 }
-_NAIVE = {**_PANDAS_TYPES, "timestamp": "datetime64[ns]"}
+# What the source gives (and what is validated): naive UTC timestamps, text as objects.
+_AS_READ = {**_PANDAS_TYPES, "timestamp": "datetime64[ns]", "category": "object", "string": "object"}
 
 
 class QuarantinedPartition(RuntimeError):
@@ -80,7 +81,7 @@ def read_interval(
 
 def empty_frame(dataset: DatasetSpec) -> pd.DataFrame:
     """A zero-row frame with the dataset's declared columns and types."""
-    return pd.DataFrame({c.name: pd.Series(dtype=_NAIVE[c.type]) for c in dataset.columns})
+    return pd.DataFrame({c.name: pd.Series(dtype=_AS_READ[c.type]) for c in dataset.columns})
 
 
 def as_naive_utc(frame: pd.DataFrame, dataset: DatasetSpec) -> pd.DataFrame:

@@ -1,0 +1,103 @@
+"""Test harness: one throw-away $MLOPS_HOME per session, set before Airflow is imported.
+
+Airflow reads AIRFLOW_HOME once per process, so the metadata DB is per session;
+data folders (curated, quarantine, reports, GX state) are per test, through the
+``home`` fixture, because the pipeline reads $MLOPS_HOME at call time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+_SESSION = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
+_REPO = Path(__file__).resolve().parents[1]
+
+# The tests' own copy of the configs: same use cases, retries a second apart
+# instead of minutes, so retry behaviour can be tested in real runs.
+_CONFIGS = _SESSION / "configs"
+_CONFIGS.mkdir()
+for _path in (_REPO / "configs").glob("*.yaml"):
+    _raw = yaml.safe_load(_path.read_text())
+    _raw["schedule"]["retry_delay_minutes"] = 0.01
+    (_CONFIGS / _path.name).write_text(yaml.safe_dump(_raw, sort_keys=False))
+
+os.environ["MLOPS_HOME"] = str(_SESSION / "var")
+os.environ["AIRFLOW_HOME"] = str(_SESSION / "var" / "airflow")
+os.environ["MLOPS_CONFIGS"] = str(_CONFIGS)
+os.environ.pop("AIRFLOW_CONN_MLOPS_SOURCE", None)
+os.environ.pop("AIRFLOW_CONN_MLOPS_WAREHOUSE", None)
+
+import pytest  # noqa: E402
+
+from mlops import airflow_admin  # noqa: E402
+
+airflow_admin.prepare()
+
+POSTGRES_ADMIN_URL = os.environ.get("MLOPS_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh $MLOPS_HOME for one test (data, reports, GX state, source DB)."""
+    root = tmp_path / "var"
+    root.mkdir()
+    monkeypatch.setenv("MLOPS_HOME", str(root))
+    return root
+
+
+@pytest.fixture
+def churn():
+    from pipelines.config import get_usecase
+
+    return get_usecase("churn")
+
+
+@pytest.fixture
+def sqlite_source(home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """URL of an empty SQLite source in the test's home, also set as the Airflow connection."""
+    url = f"sqlite:///{home / 'source.db'}"
+    set_source_connection(monkeypatch, url)
+    return url
+
+
+def set_source_connection(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Define the mlops_source connection for this test, as a user would with an env var."""
+    import json
+
+    conn = {"conn_type": "generic", "extra": {"sqlalchemy_url": url}}
+    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_SOURCE", json.dumps(conn))
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A fresh PostgreSQL database on the local server, dropped afterwards.
+
+    CI has the server; elsewhere the test is skipped when it cannot be reached.
+    """
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"mlops_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL server at {POSTGRES_ADMIN_URL}: {exc}")
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION, ignore_errors=True)

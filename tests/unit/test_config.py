@@ -1,0 +1,92 @@
+"""The use-case config: loads typed, and a bad file names every bad field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines import settings
+from pipelines.config import ConfigError, load_all, load_usecase
+
+REPO_CONFIG = settings.REPO_ROOT / "configs" / "churn.yaml"
+
+
+def _write(tmp_path: Path, raw: dict, name: str = "churn") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_demo_config_loads_typed():
+    usecase = load_usecase(REPO_CONFIG)
+    assert usecase.name == "churn"
+    assert usecase.task == "binary"
+    assert set(usecase.source.datasets) == {"activity", "labels"}
+    activity = usecase.source.datasets["activity"]
+    assert activity.column("monthly_charges").type == "float"
+    assert usecase.dag_id("ingest") == "churn_ingest"
+    assert usecase.label.delay_days == 14
+
+
+def test_every_config_in_configs_loads():
+    assert [u.name for u in load_all(settings.REPO_ROOT / "configs")] == ["churn"]
+
+
+def test_several_bad_fields_are_all_listed_with_their_paths(tmp_path):
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    raw["task"] = "multiclass"
+    raw["schedule"]["retries"] = 0
+    raw["source"]["datasets"]["activity"]["columns"][5]["type"] = "integer"
+    raw["source"]["datasets"]["activity"]["columns"][6]["min"] = "cheap"
+    raw["unknown_field"] = 1
+    with pytest.raises(ConfigError) as err:
+        load_usecase(_write(tmp_path, raw))
+    message = str(err.value)
+    assert "5 invalid field(s)" in message
+    for path in (
+        "task:",
+        "schedule.retries:",
+        "source.datasets.activity.columns.5.type:",
+        "source.datasets.activity.columns.6.min:",
+        "unknown_field:",
+    ):
+        assert path in message, f"{path} missing from:\n{message}"
+
+
+def test_cross_references_are_checked(tmp_path):
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    raw["source"]["datasets"]["activity"]["event_time"] = "when"
+    raw["source"]["datasets"]["activity"]["key"] = ["customer_id", "day"]
+    raw["label"]["column"] = "left"
+    with pytest.raises(ConfigError) as err:
+        load_usecase(_write(tmp_path, raw))
+    message = str(err.value)
+    assert "event_time 'when' is not among the columns" in message
+    assert "key columns ['day'] are not among the columns" in message
+    assert "label.column: 'left' is not a column of dataset 'labels'" in message
+
+
+def test_cron_presets_are_refused_because_their_intervals_are_empty(tmp_path):
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    raw["schedule"]["ingest"] = "@daily"
+    with pytest.raises(ConfigError, match=r"schedule.ingest: '@daily' is not a 5-field cron expression"):
+        load_usecase(_write(tmp_path, raw))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("name: [unclosed", "not valid YAML"), ("- a\n- b\n", "expected a mapping")],
+)
+def test_unreadable_files(tmp_path, text, expected):
+    path = tmp_path / "churn.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_usecase(path)
+
+
+def test_name_must_match_file_name(tmp_path):
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    with pytest.raises(ConfigError, match="must equal the file name 'other'"):
+        load_usecase(_write(tmp_path, raw, name="other"))
