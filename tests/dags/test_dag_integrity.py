@@ -1,0 +1,96 @@
+"""Every DAG file: imports cleanly and fast, and every DAG carries owner, tags, retries and docs."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines import settings
+
+DAG_FILES = sorted(settings.dags_dir().glob("*.py"))
+HEAVY = ["pandas", "numpy", "mlflow", "feast", "great_expectations", "evidently", "xgboost", "sklearn", "pyarrow"]
+# Modules that DAG files import at parse time: they must stay light too.
+PARSE_TIME_MODULES = [*DAG_FILES, settings.REPO_ROOT / "mlops" / "dagkit.py"] + [
+    settings.REPO_ROOT / "pipelines" / name for name in ("config.py", "settings.py")
+]
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(settings.dags_dir()))
+
+
+def test_there_are_dag_files():
+    assert DAG_FILES, "no DAG files found"
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_imports_without_errors(dagbag, path):
+    errors = {k: v for k, v in dagbag.import_errors.items() if Path(k) == path}
+    assert not errors, f"{path.name} failed to import:\n{errors}"
+    assert [d for d in dagbag.dags.values() if Path(d.fileloc) == path], f"{path.name} defines no DAG"
+
+
+def _dags():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return sorted(DagBag(dag_folder=str(settings.dags_dir())).dags.values(), key=lambda d: d.dag_id)
+
+
+@pytest.mark.parametrize("dag", _dags(), ids=lambda d: d.dag_id)
+def test_dag_has_owner_tags_retries_and_docs(dag):
+    where = f"DAG {dag.dag_id} ({Path(dag.fileloc).name})"
+    assert dag.tags, f"{where} has no tags"
+    assert dag.doc_md and len(dag.doc_md) > 80, f"{where} has no doc_md"
+    for task in dag.tasks:
+        assert task.owner and task.owner != "airflow", f"{where}: task {task.task_id} has no owner"
+        assert task.retries >= 2, f"{where}: task {task.task_id} has retries={task.retries} (need >= 2)"
+    usecase, _, stage = dag.dag_id.partition("_")
+    assert usecase in {p.stem for p in settings.configs_dir().glob("*.yaml")}, f"{where}: id is not <use case>_<stage>"
+    assert stage
+
+
+def test_daily_dags_have_whole_day_data_intervals():
+    import datetime as dt
+
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    for dag in _dags():
+        timetable = coerce_to_core_timetable(dag.timetable)
+        interval = timetable.infer_manual_data_interval(run_after=dt.datetime(2025, 1, 5, tzinfo=dt.UTC))
+        assert interval.end - interval.start == dt.timedelta(days=1), dag.dag_id
+
+
+@pytest.mark.parametrize("path", PARSE_TIME_MODULES, ids=lambda p: p.name)
+def test_no_heavy_imports_at_module_level(path):
+    tree = ast.parse(path.read_text())
+    for node in tree.body:  # only statements at module level; imports inside functions are fine
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for name in names:
+            assert name.split(".")[0] not in HEAVY, f"{path.name}:{node.lineno} imports {name} at module level"
+
+
+def test_parsing_all_dag_files_loads_no_heavy_library_and_is_fast():
+    code = f"""
+import sys, time, runpy
+import airflow.sdk
+t = time.perf_counter()
+for path in {[str(p) for p in DAG_FILES]!r}:
+    runpy.run_path(path)
+print(time.perf_counter() - t)
+print(",".join(m for m in {HEAVY!r} if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    seconds, loaded = float(out[0]), out[1]
+    assert loaded == "", f"parsing the DAG files imported {loaded}"
+    assert seconds < 5, f"parsing the DAG files took {seconds:.2f}s"  # generous: only catches real work at parse

@@ -1,0 +1,128 @@
+"""ingest_interval against real databases: idempotent, atomic, and safe with bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from pipelines.ingestion.ingest import QuarantinedPartition, ingest_interval, validation_record_path
+from pipelines.simulation.churn import World
+from pipelines.simulation.writer import write_simulation
+from pipelines.stores import partitions
+
+WORLD = World(start=dt.date(2025, 1, 1), customers=300, seed=5, label_delay_days=14)
+DAY = dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
+END = DAY + dt.timedelta(days=1)
+
+
+@pytest.fixture
+def source(sqlite_source, churn) -> str:
+    write_simulation(sqlite_source, churn, WORLD, 4)
+    return sqlite_source
+
+
+def _curated(dataset: str = "activity", key: str = "2025-01-02"):
+    return partitions.partition_path(partitions.CURATED, "churn", dataset, key)
+
+
+def test_ingest_writes_a_validated_partition_and_a_rerun_changes_nothing(source, churn):
+    first = ingest_interval(source, churn, "activity", DAY, END, chunk_rows=100)
+    path = _curated()
+    assert first.path == path and not first.unchanged
+    frame = partitions.read_partition(path)
+    assert len(frame) == first.info.rows > 250
+    assert frame["event_timestamp"].min() >= pd.Timestamp(DAY) and frame["event_timestamp"].max() < pd.Timestamp(END)
+    assert str(frame["event_timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert not frame.duplicated(["customer_id", "event_timestamp"]).any()
+    stat = path.stat()
+
+    second = ingest_interval(source, churn, "activity", DAY, END, chunk_rows=37)  # other chunking, same rows
+    assert second.unchanged
+    assert second.info.content_hash == first.info.content_hash
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns  # not even rewritten
+    assert validation_record_path("churn", "activity", "2025-01-02").exists()
+
+
+def test_an_empty_window_is_an_explicit_empty_partition(source, churn):
+    result = ingest_interval(source, churn, "labels", DAY, END)  # labels arrive 14 days later
+    assert result.info.empty and result.info.rows == 0
+    assert partitions.read_info(result.path).empty
+    assert partitions.read_partition(result.path).columns.tolist() == churn.source.datasets["labels"].column_names
+
+
+def _corrupt_source(url: str, sql: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql))
+    engine.dispose()
+
+
+def test_bad_rows_are_quarantined_and_what_was_curated_stays(source, churn):
+    good = ingest_interval(source, churn, "activity", DAY, END)
+    before = _curated().read_bytes()
+    _corrupt_source(
+        source,
+        "UPDATE customer_activity SET monthly_charges = NULL, tenure_days = -3 "
+        "WHERE customer_id <= 7 AND event_timestamp >= '2025-01-02' AND event_timestamp < '2025-01-03'",
+    )
+    with pytest.raises(QuarantinedPartition) as err:
+        ingest_interval(source, churn, "activity", DAY, END)
+    message = str(err.value)
+    assert "expect_column_values_to_not_be_null(monthly_charges): 7 of" in message
+    assert "expect_column_values_to_be_between(tenure_days): 7 of" in message
+    assert _curated().read_bytes() == before  # nothing curated is lost or changed
+    quarantined = partitions.partition_path(partitions.QUARANTINE, "churn", "activity", "2025-01-02")
+    assert partitions.read_info(quarantined).status == "quarantined"
+    assert len(partitions.read_partition(quarantined)) == good.info.rows
+
+
+def test_wrong_types_in_the_source_are_quarantined_not_a_crash(source, churn):
+    _corrupt_source(
+        source,
+        "UPDATE customer_activity SET plan = 42, data_usage_gb = 'lots' "
+        "WHERE customer_id = 3 AND event_timestamp >= '2025-01-02' AND event_timestamp < '2025-01-03'",
+    )
+    with pytest.raises(QuarantinedPartition, match=r"data_usage_gb"):
+        ingest_interval(source, churn, "activity", DAY, END)
+    quarantined = partitions.partition_path(partitions.QUARANTINE, "churn", "activity", "2025-01-02")
+    assert partitions.read_info(quarantined).rows > 0
+
+
+def test_a_corrupt_partition_left_by_a_crash_is_rebuilt(source, churn):
+    first = ingest_interval(source, churn, "activity", DAY, END)
+    _curated().write_bytes(b"PAR1 torn")
+    again = ingest_interval(source, churn, "activity", DAY, END)
+    assert not again.unchanged
+    assert partitions.read_info(_curated()).content_hash == first.info.content_hash
+
+
+def test_a_crash_between_write_and_rename_leaves_the_old_partition_and_a_rerun_cleans_up(source, churn):
+    first = ingest_interval(source, churn, "activity", DAY, END)
+    leftover = _curated().with_name(_curated().name + ".tmp-0badf00d")
+    leftover.write_bytes(b"PAR1 the new file, never renamed")
+    assert partitions.read_info(_curated()).content_hash == first.info.content_hash
+    _corrupt_source(source, "DELETE FROM customer_activity WHERE customer_id = 1")  # so the rerun really writes
+    second = ingest_interval(source, churn, "activity", DAY, END)
+    assert not second.unchanged and second.info.rows == first.info.rows - 1
+    assert not leftover.exists()
+
+
+def test_an_unreachable_source_raises_a_retryable_error(home, churn):
+    with pytest.raises(sa.exc.OperationalError):
+        ingest_interval("postgresql+psycopg2://nobody@127.0.0.1:1/none", churn, "activity", DAY, END)
+    assert not _curated().exists()
+
+
+def test_ingest_from_postgresql(home, churn, postgres_url):
+    write_simulation(postgres_url, churn, WORLD, 3)
+    result = ingest_interval(postgres_url, churn, "activity", DAY, END)
+    sqlite_url = f"sqlite:///{home / 'other.db'}"
+    write_simulation(sqlite_url, churn, WORLD, 3)
+    from pipelines.ingestion.ingest import conform, read_interval
+
+    dataset = churn.source.datasets["activity"]
+    same = conform(read_interval(sqlite_url, dataset, DAY, END), dataset)
+    assert result.info.content_hash == partitions.content_hash(same)  # one source, two databases, same partition
