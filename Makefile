@@ -33,8 +33,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 ui: venv ## Airflow (api-server, scheduler, dag-processor, triggerer) on the demo's state
-	$(BIN)/mlops init
-	AIRFLOW__API__PORT=$(UI_PORT) $(BIN)/airflow standalone
+	$(BIN)/mlops ui --port $(UI_PORT)
 
 bench: venv ## Benchmarks (by hand, not in CI)
 	$(BIN)/python bench/ingest.py

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
 
-from mlops.dagkit import curated_asset, daily_timetable, default_args, sqlalchemy_url, start_date
+from mlops.dagkit import curated_asset, default_args, interval_timetable, sqlalchemy_url, start_date
 from pipelines.config import UseCase, load_all
 
 
@@ -29,7 +29,7 @@ def build_ingest_dag(usecase: UseCase) -> None:
     @dag(
         dag_id=usecase.dag_id("ingest"),
         description=f"Ingest and validate {usecase.name} source data, one interval at a time",
-        schedule=daily_timetable(usecase),
+        schedule=interval_timetable(usecase),
         start_date=start_date(usecase),
         catchup=usecase.schedule.catchup,
         max_active_runs=4,

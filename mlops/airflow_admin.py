@@ -20,13 +20,18 @@ from pipelines import settings
 log = logging.getLogger(__name__)
 
 
+_QUIETENED: list[str] = []  # environment variables prepare() set only to quieten this process
+
+
 def prepare(quiet: bool = True) -> None:
     """Point Airflow at this project's state and DAGs; optionally quieten its logs."""
     settings.apply_airflow_environment()
     if quiet:
         import os
 
-        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+        if "AIRFLOW__LOGGING__LOGGING_LEVEL" not in os.environ:
+            os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+            _QUIETENED.append("AIRFLOW__LOGGING__LOGGING_LEVEL")
         warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -80,6 +85,37 @@ def ensure_connections() -> dict[str, str]:
             )
             done[conn_id] = "created"
     return done
+
+
+def ui_login() -> tuple[str, str, Path]:
+    """User, password and password file of the web UI's login (Airflow's simple auth manager).
+
+    The password is generated once and kept in the file Airflow itself reads.
+    """
+    import secrets
+
+    path = settings.airflow_home() / "simple_auth_manager_passwords.json.generated"
+    passwords = json.loads(path.read_text()) if path.exists() else {}
+    if "admin" not in passwords:
+        passwords["admin"] = secrets.token_urlsafe(12)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords))
+        path.chmod(0o600)
+    return "admin", passwords["admin"], path
+
+
+def standalone_environment(port: int) -> dict[str, str]:
+    """Environment for `airflow standalone` on this project's state, with normal (INFO) logs."""
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in _QUIETENED}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # it starts `airflow` processes
+    env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
+    env.setdefault("AIRFLOW__API__PORT", str(port))
+    env.setdefault("AIRFLOW__API__BASE_URL", f"http://localhost:{env['AIRFLOW__API__PORT']}")
+    env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")  # a laptop, not a cluster
+    return env
 
 
 def connection_url(conn_id: str) -> str:

@@ -4,6 +4,8 @@ mlops init                      # folders, Airflow DB, connections, expectation 
 mlops simulate --usecase churn --start 2025-01-01 --days 60 --customers 5000 --seed 7 [--drift-day 45]
 mlops demo [--usecase churn] [--days 30]
 mlops status [--json]
+mlops ui [--port 8080]          # Airflow's web UI and scheduler on the same state
+mlops airflow ARGS...           # the airflow CLI on the same state, e.g. `mlops airflow backfill create ...`
 """
 
 from __future__ import annotations
@@ -138,6 +140,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start Airflow (api-server, scheduler, dag-processor, triggerer) on the project's state."""
+    import os
+
+    from mlops import airflow_admin
+
+    cmd_init(args)
+    env = airflow_admin.standalone_environment(args.port)
+    user, password, path = airflow_admin.ui_login()
+    print(
+        f"\nAirflow UI: {env['AIRFLOW__API__BASE_URL']}  (log in as '{user}' with password '{password}', kept in "
+        f"{path})\nStop with Ctrl-C.\n",
+        flush=True,
+    )
+    os.execvpe("airflow", ["airflow", "standalone"], env)
+    return 0  # not reached
+
+
+def run_airflow_cli(argv: list[str]) -> int:
+    """`mlops airflow ARGS`: the airflow command line on this project's state and DAGs."""
+    import os
+
+    from mlops import airflow_admin
+
+    airflow_admin.prepare(quiet=False)
+    env = airflow_admin.standalone_environment(port=8080)
+    os.execvpe("airflow", ["airflow", *argv], env)
+    return 0  # not reached
+
+
 def status(usecases: list[UseCase]) -> dict[str, Any]:
     """Machine-readable state: folders, use cases, partitions per dataset."""
     from pipelines.stores import partitions
@@ -230,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulation_args(p)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("ui", help="start Airflow locally on the same state (web UI, scheduler, ...)")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_ui)
+
     p = sub.add_parser("status", help="state folder, use cases and their latest partitions")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
@@ -237,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["airflow"]:
+        return run_airflow_cli(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import Asset, BaseHook, CronDataIntervalTimetable
+from airflow.sdk import Asset, BaseHook, CronTriggerTimetable
 
 from pipelines.config import UseCase
 
@@ -22,9 +22,15 @@ def default_args(usecase: UseCase) -> dict[str, Any]:
     }
 
 
-def daily_timetable(usecase: UseCase) -> CronDataIntervalTimetable:
-    """Runs whose data interval is the whole period between two cron ticks (not zero-length)."""
-    return CronDataIntervalTimetable(usecase.schedule.ingest, timezone=usecase.schedule.timezone)
+def interval_timetable(usecase: UseCase) -> CronTriggerTimetable:
+    """A run at each cron tick T for the data interval [T - period, T): the period that just ended.
+
+    The logical date is T, the same for scheduled runs, backfills and in-process
+    ``dag.test(logical_date=T)`` runs, so all three name an interval the same way.
+    """
+    return CronTriggerTimetable(
+        usecase.schedule.ingest, timezone=usecase.schedule.timezone, interval=usecase.schedule.interval
+    )
 
 
 def start_date(usecase: UseCase) -> dt.datetime:

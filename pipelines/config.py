@@ -9,6 +9,7 @@ field by its path in the file.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -137,7 +138,27 @@ class ScheduleSpec(_Strict):
                 f"'{expr}' is not a 5-field cron expression (presets such as @daily are not "
                 "accepted: they would give zero-length data intervals)"
             )
+        _cron_period(expr)
         return expr
+
+    @property
+    def interval(self) -> dt.timedelta:
+        """Length of each run's data interval: the fixed period between two cron ticks."""
+        return _cron_period(self.ingest)
+
+
+def _cron_period(expr: str) -> dt.timedelta:
+    """The period of a cron expression that ticks at a fixed rate; ValueError otherwise."""
+    from croniter import croniter
+
+    if not croniter.is_valid(expr):
+        raise ValueError(f"'{expr}' is not a valid cron expression")
+    ticks = croniter(expr, dt.datetime(2025, 1, 1)).all_next(dt.datetime)
+    times = [next(ticks) for _ in range(60)]
+    gaps = {b - a for a, b in itertools.pairwise(times)}
+    if len(gaps) != 1:
+        raise ValueError(f"'{expr}' does not tick at a fixed period, so its data intervals would differ in length")
+    return gaps.pop()
 
 
 class LabelSpec(_Strict):

@@ -60,9 +60,17 @@ def default_connection_urls() -> dict[str, str]:
     }
 
 
+# Airflow's own SQLite metadata DB is shared by the scheduler, the API server and
+# the CLI: wait for a lock instead of failing with "database is locked".
+SQLITE_CONNECT_ARGS = {"timeout": 60}
+
+
 def airflow_environment() -> dict[str, str]:
     """Airflow settings this project runs with, before any user override."""
-    return {
+    env = {}
+    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ:  # the embedded default: SQLite
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "pipelines.settings.SQLITE_CONNECT_ARGS"
+    return env | {
         "AIRFLOW_HOME": str(airflow_home()),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir()),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),

@@ -90,3 +90,16 @@ def test_name_must_match_file_name(tmp_path):
     raw = yaml.safe_load(REPO_CONFIG.read_text())
     with pytest.raises(ConfigError, match="must equal the file name 'other'"):
         load_usecase(_write(tmp_path, raw, name="other"))
+
+
+def test_a_cron_without_a_fixed_period_is_refused(tmp_path):
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    raw["schedule"]["ingest"] = "0 0 * * 1-5"  # weekdays: Friday's interval would be three days
+    with pytest.raises(ConfigError, match=r"schedule.ingest: '0 0 \* \* 1-5' does not tick at a fixed period"):
+        load_usecase(_write(tmp_path, raw))
+
+
+def test_the_data_interval_is_the_cron_period():
+    import datetime as dt
+
+    assert load_usecase(REPO_CONFIG).schedule.interval == dt.timedelta(days=1)
