@@ -25,8 +25,9 @@ def default_args(usecase: UseCase) -> dict[str, Any]:
 def interval_timetable(usecase: UseCase) -> CronTriggerTimetable:
     """A run at each cron tick T for the data interval [T - period, T): the period that just ended.
 
-    The logical date is T, the same for scheduled runs, backfills and in-process
-    ``dag.test(logical_date=T)`` runs, so all three name an interval the same way.
+    A bare cron string would mean a zero-length interval in Airflow 3. Scheduled and
+    backfill runs take the interval's start as logical date; manual runs (the UI's
+    trigger, ``dag.test``) at T cover the last whole interval that ends at T.
     """
     return CronTriggerTimetable(
         usecase.schedule.ingest, timezone=usecase.schedule.timezone, interval=usecase.schedule.interval
