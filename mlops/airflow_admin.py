@@ -162,12 +162,15 @@ def load_dag(dag_id: str) -> Any:
 def _root_log_stream(stream: Any) -> Any:
     """Point the root logger's stream handlers (Airflow's task log output) at ``stream`` for a while."""
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
-    previous = [h.setStream(stream) for h in handlers]
+    # Swap without setStream(), which flushes the old stream: it may already be closed.
+    previous = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.stream = stream
     try:
         yield
     finally:
         for handler, old in zip(handlers, previous, strict=True):
-            handler.setStream(old)
+            handler.stream = old
 
 
 @dataclass(frozen=True)

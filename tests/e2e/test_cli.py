@@ -1,0 +1,54 @@
+"""The `mlops` command line, in-process: init, simulate, demo, status."""
+
+from __future__ import annotations
+
+import json
+
+from mlops.cli import main
+
+
+def test_init_is_idempotent(home, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLOPS_EXPECTATIONS", str(tmp_path / "expectations"))
+    assert main(["init"]) == 0
+    first = capsys.readouterr().out
+    assert "expectation suite derived" in first
+    assert main(["init"]) == 0
+    second = capsys.readouterr().out
+    assert "connection mlops_source: kept" in second
+    assert "expectation suite derived" not in second
+
+
+def test_demo_then_status(sqlite_source, capsys):
+    assert main(["demo", "--days", "3", "--customers", "60", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 3 runs succeeded" in out
+    assert "2025-01-03" in out and "curated" in out
+
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    activity = status["usecases"]["churn"]["datasets"]["activity"]
+    assert activity["curated_partitions"] == 3
+    assert activity["latest_partition"] == "2025-01-03"
+    assert activity["quarantined_open"] == []
+
+    assert main(["status"]) == 0
+    assert "activity" in capsys.readouterr().out
+
+
+def test_simulate_refuses_other_parameters_on_the_same_source(sqlite_source, capsys):
+    assert main(["simulate", "--days", "2", "--customers", "40"]) == 0
+    try:
+        main(["simulate", "--days", "2", "--customers", "41"])
+    except Exception as exc:  # noqa: BLE001
+        assert "already holds a 'churn' simulation" in str(exc)
+    else:
+        raise AssertionError("a mismatching simulation was accepted")
+
+
+def test_a_bad_config_is_reported_not_raised(tmp_path, monkeypatch, capsys):
+    (tmp_path / "churn.yaml").write_text("name: churn\ntask: multiclass\n")
+    monkeypatch.setenv("MLOPS_CONFIGS", str(tmp_path))
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "task: Input should be 'binary' or 'regression'" in err
+    assert "owner: Field required" in err
