@@ -284,9 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     from mlops import airflow_admin
 
     airflow_admin.prepare(quiet=not args.verbose)
+    from pipelines.simulation.writer import SimulationMismatch
+
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, SimulationMismatch) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
