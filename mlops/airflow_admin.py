@@ -133,15 +133,7 @@ def connection_url(conn_id: str) -> str:
         conn = Connection.get_connection_from_secrets(conn_id)
     except AirflowNotFoundException:
         return settings.default_connection_urls()[conn_id]
-    return url_from_connection(
-        conn.conn_type or "",
-        host=conn.host,
-        schema=conn.schema,
-        login=conn.login,
-        password=conn.password,
-        port=conn.port,
-        extra=conn.extra_dejson,
-    )
+    return url_from_connection(conn)
 
 
 def load_dag(dag_id: str) -> Any:

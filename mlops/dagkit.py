@@ -56,12 +56,4 @@ def sqlalchemy_url(conn_id: str) -> str:
             f"connection '{conn_id}' is not defined: run `mlops init`, or set "
             f"AIRFLOW_CONN_{conn_id.upper()} to a SQLAlchemy URL"
         ) from None
-    return url_from_connection(
-        conn.conn_type or "",
-        host=conn.host,
-        schema=conn.schema,
-        login=conn.login,
-        password=conn.password,
-        port=conn.port,
-        extra=conn.extra_dejson,
-    )
+    return url_from_connection(conn)

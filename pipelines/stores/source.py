@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
@@ -30,34 +30,40 @@ _SA_TYPES: dict[str, Any] = {
 _DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql"}
 
 
-def url_from_connection(
-    conn_type: str,
-    *,
-    host: str | None = None,
-    schema: str | None = None,
-    login: str | None = None,
-    password: str | None = None,
-    port: int | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> str:
-    """Build a SQLAlchemy URL from the fields of an Airflow connection.
+class ConnectionFields(Protocol):
+    """The fields of an Airflow connection (the Task SDK's and the metadata DB's alike)."""
 
-    An ``extra`` key ``sqlalchemy_url`` wins over everything else; otherwise the
+    conn_type: str | None
+    host: str | None
+    schema: str | None
+    login: str | None
+    password: str | None
+    port: int | None
+
+    @property
+    def extra_dejson(self) -> Mapping[str, Any]: ...
+
+
+def url_from_connection(conn: ConnectionFields) -> str:
+    """Build a SQLAlchemy URL from an Airflow connection.
+
+    An extra ``sqlalchemy_url`` wins over everything else; otherwise the
     remaining extras become URL query parameters.
     """
-    extra = dict(extra or {})
+    extra = dict(conn.extra_dejson or {})
     if extra.get("sqlalchemy_url"):
         return str(extra["sqlalchemy_url"])
+    conn_type = conn.conn_type or ""
     if conn_type == "sqlite":
-        path = schema or host or ""
+        path = conn.schema or conn.host or ""
         return f"sqlite:///{path}" if path else "sqlite://"
     url = sa.URL.create(
         _DRIVERS.get(conn_type, conn_type),
-        username=login or None,
-        password=password or None,
-        host=host or None,
-        port=port or None,
-        database=schema or None,
+        username=conn.login or None,
+        password=conn.password or None,
+        host=conn.host or None,
+        port=conn.port or None,
+        database=conn.schema or None,
         query={k: str(v) for k, v in extra.items()},
     )
     return url.render_as_string(hide_password=False)
