@@ -176,6 +176,33 @@ class SimulationSpec(_Strict):
     drift_day: int | None = Field(default=None, ge=0)
 
 
+Aggregation = Literal["mean", "sum", "max", "min"]
+
+
+class FeaturesSpec(_Strict):
+    """Daily features per entity, computed from one dataset's curated partitions."""
+
+    dataset: str = Field(description="Dataset whose curated partitions the features are computed from.")
+    ttl_days: int = Field(ge=1, description="How long a feature row stays valid for serving and joins.")
+    windows_days: list[int] = Field(min_length=1, description="Rolling windows, in days, ending at the interval end.")
+    aggregates: dict[str, list[Aggregation]] = Field(default_factory=dict)
+    trends: list[str] = Field(default_factory=list, description="Mean over the shortest window minus the longest.")
+    latest: list[str] = Field(default_factory=list, description="The column's value on the entity's last day.")
+    one_hot: list[str] = Field(default_factory=list, description="Category columns encoded as 0/1 per allowed value.")
+
+    @field_validator("windows_days")
+    @classmethod
+    def _windows(cls, windows: list[int]) -> list[int]:
+        if any(w < 1 for w in windows) or len(set(windows)) != len(windows):
+            raise ValueError(f"windows must be distinct positive numbers of days, got {windows}")
+        return sorted(windows)
+
+    @property
+    def history_days(self) -> int:
+        """Days of history before an interval's end that its features need."""
+        return max(self.windows_days)
+
+
 class UseCase(_Strict):
     """Everything the pipeline needs to know about one use case."""
 
@@ -187,6 +214,7 @@ class UseCase(_Strict):
     schedule: ScheduleSpec
     source: SourceSpec
     label: LabelSpec
+    features: FeaturesSpec | None = None
     simulation: SimulationSpec | None = None
 
     @field_validator("name")
@@ -230,6 +258,25 @@ def cross_reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
         names = columns_of(dataset)
         if entity and names is not None and entity not in names:
             problems.append(("entity.name", f"'{entity}' is not a column of dataset '{ds_name}'"))
+    features = raw.get("features")
+    if isinstance(features, dict) and features.get("dataset") is not None:
+        source_ds = datasets.get(features["dataset"])
+        if source_ds is None:
+            problems.append(("features.dataset", f"'{features['dataset']}' is not a dataset in source.datasets"))
+        else:
+            types = {c.get("name"): c.get("type") for c in source_ds.get("columns") or [] if isinstance(c, dict)}
+            wanted = {
+                "aggregates": (list((features.get("aggregates") or {}).keys()), ("int", "float")),
+                "trends": (features.get("trends") or [], ("int", "float")),
+                "latest": (features.get("latest") or [], ("int", "float")),
+                "one_hot": (features.get("one_hot") or [], ("category",)),
+            }
+            for field, (names, allowed) in wanted.items():
+                for name in names:
+                    if name not in types:
+                        problems.append((f"features.{field}", f"'{name}' is not a column of '{features['dataset']}'"))
+                    elif types[name] not in allowed:
+                        problems.append((f"features.{field}", f"'{name}' has type {types[name]}, need {allowed}"))
     label = raw.get("label")
     if isinstance(label, dict) and label.get("dataset") is not None:
         if label["dataset"] not in datasets:

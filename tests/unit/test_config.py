@@ -103,3 +103,18 @@ def test_the_data_interval_is_the_cron_period():
     import datetime as dt
 
     assert load_usecase(REPO_CONFIG).schedule.interval == dt.timedelta(days=1)
+
+
+def test_feature_settings_must_name_fitting_columns(tmp_path):
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    raw["features"]["aggregates"]["plan"] = ["mean"]
+    raw["features"]["one_hot"].append("tenure_days")
+    raw["features"]["latest"].append("no_such_column")
+    raw["features"]["windows_days"] = [7, 7]
+    with pytest.raises(ConfigError) as err:
+        load_usecase(_write(tmp_path, raw))
+    message = str(err.value)
+    assert "features.windows_days:" in message
+    assert "features.aggregates: 'plan' has type category" in message
+    assert "features.one_hot: 'tenure_days' has type int" in message
+    assert "features.latest: 'no_such_column' is not a column of 'activity'" in message
