@@ -12,7 +12,7 @@ import datetime as dt
 import itertools
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -275,7 +275,7 @@ def cross_reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
                 for name in names:
                     if name not in types:
                         problems.append((f"features.{field}", f"'{name}' is not a column of '{features['dataset']}'"))
-                    elif types[name] not in allowed:
+                    elif types[name] in get_args(ColumnType) and types[name] not in allowed:
                         problems.append((f"features.{field}", f"'{name}' has type {types[name]}, need {allowed}"))
     label = raw.get("label")
     if isinstance(label, dict) and label.get("dataset") is not None:
