@@ -4,9 +4,11 @@ SHELL := /bin/bash
 export MLOPS_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(MLOPS_HOME)/airflow
 
+# uv from PATH, else a private copy in .tools/ (a venv, so it works even where the
+# system Python refuses pip installs).
 UV ?= $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
-UV := python3 -m uv
+UV := .tools/bin/uv
 endif
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,7 +19,7 @@ UI_PORT ?= 8080
 venv: $(VENV)/.synced
 
 $(VENV)/.synced: pyproject.toml uv.lock
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools && .tools/bin/python -m pip install --quiet uv; }
 	$(UV) sync --frozen
 	@touch $@
 

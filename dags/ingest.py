@@ -45,7 +45,8 @@ def build_ingest_dag(usecase: UseCase) -> None:
                 """Read, validate and publish one dataset's partition for this interval."""
                 from airflow.sdk.exceptions import AirflowFailException
 
-                from pipelines.ingestion.ingest import QuarantinedPartition, ingest_interval
+                from pipelines.errors import BadInput
+                from pipelines.ingestion.ingest import ingest_interval
 
                 ctx = get_current_context()
                 try:
@@ -56,7 +57,7 @@ def build_ingest_dag(usecase: UseCase) -> None:
                         ctx["data_interval_start"],
                         ctx["data_interval_end"],
                     )
-                except QuarantinedPartition as exc:
+                except BadInput as exc:
                     raise AirflowFailException(str(exc)) from None  # bad data: retrying cannot help
                 return result.summary()
 

@@ -184,13 +184,20 @@ def status(usecases: list[UseCase]) -> dict[str, Any]:
         for name in usecase.source.datasets:
             curated = partitions.list_partitions(partitions.CURATED, usecase.name, name)
             quarantined = partitions.list_partitions(partitions.QUARANTINE, usecase.name, name)
-            curated_keys = {p.stem for p in curated}
-            latest = partitions.read_info(curated[-1]) if curated else None
+            try:
+                latest = partitions.read_info(curated[-1]) if curated else None
+            except partitions.CorruptPartition as exc:
+                latest, corrupt = None, str(exc)
+            else:
+                corrupt = None
             datasets[name] = {
                 "curated_partitions": len(curated),
                 "latest_partition": latest.key if latest else None,
                 "latest_rows": latest.rows if latest else None,
-                "quarantined_open": sorted(p.stem for p in quarantined if p.stem not in curated_keys),
+                "latest_error": corrupt,
+                # A quarantine file is open until a later run of its interval passes (then it
+                # moves to quarantine/.../resolved/); the interval may still hold older curated rows.
+                "quarantined_open": [p.stem for p in quarantined],
             }
         out["usecases"][usecase.name] = {"dags": [usecase.dag_id("ingest")], "datasets": datasets}
     return out
@@ -206,7 +213,11 @@ def _status_table(usecase: UseCase, keys: list[str]) -> str:
     for key in keys:
         cells = []
         for name in names:
-            info = partitions.read_info(partitions.partition_path(partitions.CURATED, usecase.name, name, key))
+            try:
+                info = partitions.read_info(partitions.partition_path(partitions.CURATED, usecase.name, name, key))
+            except partitions.CorruptPartition:
+                cells.append(f"{'-':>16}{'corrupt':>22}")
+                continue
             quarantined = partitions.partition_path(partitions.QUARANTINE, usecase.name, name, key).exists()
             if info is None:
                 cells.append(f"{'-':>16}{'quarantined' if quarantined else 'missing':>22}")

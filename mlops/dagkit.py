@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import Asset, BaseHook, CronTriggerTimetable
+from airflow.sdk import Asset, BaseHook, CronDataIntervalTimetable
 
 from pipelines.config import UseCase
 
@@ -22,16 +22,15 @@ def default_args(usecase: UseCase) -> dict[str, Any]:
     }
 
 
-def interval_timetable(usecase: UseCase) -> CronTriggerTimetable:
-    """A run at each cron tick T for the data interval [T - period, T): the period that just ended.
+def interval_timetable(usecase: UseCase) -> CronDataIntervalTimetable:
+    """Runs whose data interval runs from one cron tick to the next, in the schedule's timezone.
 
-    A bare cron string would mean a zero-length interval in Airflow 3. Scheduled and
-    backfill runs take the interval's start as logical date; manual runs (the UI's
-    trigger, ``dag.test``) at T cover the last whole interval that ends at T.
+    A bare cron string would mean a zero-length interval in Airflow 3. Ticks are
+    computed in local time, so days stay whole across daylight-saving changes.
+    Scheduled and backfill runs take the interval's start as logical date; manual
+    runs (the UI's trigger, ``dag.test``) at T cover the last whole interval ending at T.
     """
-    return CronTriggerTimetable(
-        usecase.schedule.ingest, timezone=usecase.schedule.timezone, interval=usecase.schedule.interval
-    )
+    return CronDataIntervalTimetable(usecase.schedule.ingest, timezone=usecase.schedule.timezone)
 
 
 def start_date(usecase: UseCase) -> dt.datetime:

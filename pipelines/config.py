@@ -141,6 +141,17 @@ class ScheduleSpec(_Strict):
         _cron_period(expr)
         return expr
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, name: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{name}' is not a known timezone (for example UTC or Europe/Paris)") from None
+        return name
+
     @property
     def interval(self) -> dt.timedelta:
         """Length of each run's data interval: the fixed period between two cron ticks."""

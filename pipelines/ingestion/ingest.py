@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipelines import settings
 from pipelines.config import DatasetSpec, UseCase
+from pipelines.errors import BadInput
 from pipelines.stores import partitions, source
 from pipelines.stores.partitions import CURATED, QUARANTINE, CorruptPartition, PartitionInfo
 from pipelines.validation.validate import ValidationOutcome, validate_partition
@@ -35,7 +36,7 @@ _PANDAS_TYPES = {
 _AS_READ = {**_PANDAS_TYPES, "timestamp": "datetime64[ns]", "category": "object", "string": "object"}
 
 
-class QuarantinedPartition(RuntimeError):
+class QuarantinedPartition(BadInput):
     """The interval's rows failed a critical expectation and were quarantined."""
 
 
@@ -119,6 +120,7 @@ def ingest_interval(
     Raises:
         QuarantinedPartition: a critical expectation failed; the rows are in the
             quarantine zone and the message names every failure.
+        pipelines.stores.source.SourceSchemaError: the source cannot be read by interval.
         sqlalchemy.exc.OperationalError: the source cannot be reached (retryable).
     """
     dataset = usecase.source.datasets[dataset_name]
@@ -133,6 +135,14 @@ def ingest_interval(
             key,
         )
 
+    # Two runs of the same interval (a manual run and a scheduled one, say) take turns.
+    with partitions.partition_lock(usecase.name, dataset_name, key):
+        return _validate_and_publish(usecase, dataset_name, frame, start, end, key)
+
+
+def _validate_and_publish(
+    usecase: UseCase, dataset_name: str, frame: pd.DataFrame, start: dt.datetime, end: dt.datetime, key: str
+) -> IngestResult:
     outcome = validate_partition(usecase, dataset_name, frame, start, end, key)
     _record_validation(usecase.name, dataset_name, key, outcome)
     for warning in outcome.warnings:
@@ -150,16 +160,18 @@ def ingest_interval(
             empty=data.empty,
             status=status,
             warnings=outcome.warnings,
+            failures=outcome.failures,
         )
 
+    quarantined = partitions.partition_path(QUARANTINE, usecase.name, dataset_name, key)
     if not outcome.success:
-        path = partitions.partition_path(QUARANTINE, usecase.name, dataset_name, key)
+        path = quarantined
         partitions.write_partition(path, frame, info("quarantined", frame))
         raise QuarantinedPartition(
             f"{usecase.name}.{dataset_name} partition {key} quarantined to {path}: " + "; ".join(outcome.failures)
         )
 
-    curated = conform(frame, dataset)
+    curated = conform(frame, usecase.source.datasets[dataset_name])
     new = info("curated", curated)
     path = partitions.partition_path(CURATED, usecase.name, dataset_name, key)
     try:
@@ -173,6 +185,9 @@ def ingest_interval(
     else:
         partitions.write_partition(path, curated, new)
         log.info("%s: wrote %d rows (hash %s)", path, new.rows, new.content_hash[:12])
+    if quarantined.exists():  # an earlier failure of this interval, now fixed: keep it, as resolved
+        resolved = partitions.resolve_quarantine(quarantined)
+        log.info("earlier quarantine of this interval is resolved; kept as %s", resolved)
     return IngestResult(info=new, path=path, unchanged=unchanged, validation=outcome)
 
 

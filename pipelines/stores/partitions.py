@@ -9,11 +9,14 @@ as Parquet key-value metadata, so data and description cannot disagree.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +50,7 @@ class PartitionInfo:
     empty: bool
     status: str  # "curated" or "quarantined"
     warnings: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # why a quarantined partition was refused
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -146,8 +150,29 @@ def _corrupt(path: Path, exc: Exception) -> CorruptPartition:
     )
 
 
+@contextlib.contextmanager
+def partition_lock(usecase: str, dataset: str, key: str) -> Iterator[None]:
+    """Hold an exclusive lock on one partition while it is validated and written."""
+    path = settings.mlops_home() / "locks" / usecase / dataset / f"{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def resolve_quarantine(path: Path) -> Path:
+    """Move a quarantined partition whose interval has since been curated to ``resolved/``."""
+    target = path.parent / "resolved" / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    return target
+
+
 def list_partitions(zone: str, usecase: str, dataset: str) -> list[Path]:
-    """Partition files of a dataset in a zone, oldest key first; temporaries are ignored."""
+    """Partition files of a dataset in a zone, oldest key first; temporaries and resolved ones are ignored."""
     folder = settings.data_dir(zone, usecase, dataset)
     if not folder.exists():
         return []

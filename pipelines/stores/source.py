@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
+from pipelines import settings
 from pipelines.config import DatasetSpec
+from pipelines.errors import BadInput
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,7 +74,7 @@ def url_from_connection(conn: ConnectionFields) -> str:
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite gets a busy timeout so concurrent tasks wait, not fail."""
     if url.startswith("sqlite"):
-        return sa.create_engine(url, connect_args={"timeout": 60})
+        return sa.create_engine(url, connect_args=dict(settings.SQLITE_CONNECT_ARGS))
     return sa.create_engine(url, pool_pre_ping=True)
 
 
@@ -95,6 +97,10 @@ def to_naive_utc(ts: dt.datetime) -> dt.datetime:
     return ts
 
 
+class SourceSchemaError(BadInput):
+    """The source table cannot be read by interval: it, its event time or its key is missing."""
+
+
 def read_window(
     engine: sa.Engine,
     dataset: DatasetSpec,
@@ -104,15 +110,29 @@ def read_window(
 ) -> Iterator[pd.DataFrame]:
     """Yield the rows with ``start <= event_time < end`` in chunks of at most ``chunk_rows``.
 
-    The query is parameterised and ordered by the dataset key, so the same
-    window always yields the same rows in the same order.
+    Every column the table has *now* is read, not only the declared ones, so a
+    column added to or dropped from the source reaches validation instead of being
+    silently ignored. The query is parameterised and ordered by the dataset key,
+    so the same window always yields the same rows in the same order.
+
+    Raises:
+        SourceSchemaError: the table, its event-time column or a key column is missing.
     """
     import pandas as pd
 
-    table = table_for(dataset)
+    try:
+        table = sa.Table(dataset.table, sa.MetaData(), autoload_with=engine)
+    except sa.exc.NoSuchTableError:
+        raise SourceSchemaError(f"source table '{dataset.table}' does not exist in {engine.url!r}") from None
+    missing = [c for c in [dataset.event_time, *dataset.key] if c not in table.c]
+    if missing:
+        raise SourceSchemaError(
+            f"source table '{dataset.table}' has no column(s) {missing} (it has {list(table.c.keys())}): "
+            "it cannot be read by interval; fix the source or the use-case config"
+        )
     event = table.c[dataset.event_time]
     query = (
-        sa.select(*[table.c[name] for name in dataset.column_names])
+        sa.select(*table.c)
         .where(event >= to_naive_utc(start), event < to_naive_utc(end))
         .order_by(*[table.c[k] for k in dataset.key])
     )

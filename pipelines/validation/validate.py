@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines import settings
 from pipelines.config import UseCase
+from pipelines.stores.source import to_naive_utc
 from pipelines.validation import suites
 
 if TYPE_CHECKING:
@@ -157,8 +158,8 @@ def validate_partition(
     run_id = RunIdentifier(run_name=partition, run_time=end.astimezone(dt.UTC))
     # Rows are validated with naive UTC timestamps, so the bounds are naive UTC too.
     parameters = {
-        suites.INTERVAL_START: _naive_utc(start),
-        suites.INTERVAL_END: _naive_utc(end),
+        suites.INTERVAL_START: to_naive_utc(start),
+        suites.INTERVAL_END: to_naive_utc(end),
     }
     exclusive = False
     for _ in range(6):
@@ -185,10 +186,6 @@ def validate_partition(
             result_id = ValidationResultIdentifier(suite_id, run_id, result.batch_id)
             ctx.build_data_docs(site_names=[_SITE], resource_identifiers=[suite_id, result_id])
     return summarize(suite.name, partition, result)
-
-
-def _naive_utc(ts: dt.datetime) -> dt.datetime:
-    return ts.astimezone(dt.UTC).replace(tzinfo=None) if ts.tzinfo else ts
 
 
 def summarize(suite_name: str, partition: str, result: Any) -> ValidationOutcome:

@@ -94,3 +94,19 @@ print(",".join(m for m in {HEAVY!r} if m in sys.modules))
     seconds, loaded = float(out[0]), out[1]
     assert loaded == "", f"parsing the DAG files imported {loaded}"
     assert seconds < 5, f"parsing the DAG files took {seconds:.2f}s"  # generous: only catches real work at parse
+
+
+def test_daily_intervals_stay_whole_days_across_daylight_saving(churn):
+    import datetime as dt
+
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    from mlops.dagkit import interval_timetable
+
+    paris = churn.model_copy(update={"schedule": churn.schedule.model_copy(update={"timezone": "Europe/Paris"})})
+    timetable = coerce_to_core_timetable(interval_timetable(paris))
+    for run_after in (dt.datetime(2025, 3, 31, 12, tzinfo=dt.UTC), dt.datetime(2025, 10, 27, 12, tzinfo=dt.UTC)):
+        interval = timetable.infer_manual_data_interval(run_after=run_after)
+        previous = timetable.infer_manual_data_interval(run_after=interval.start)
+        assert previous.end == interval.start  # no gap, no overlap
+        assert interval.start.astimezone(dt.UTC).hour in (22, 23)  # local midnight

@@ -126,3 +126,44 @@ def test_ingest_from_postgresql(home, churn, postgres_url):
     dataset = churn.source.datasets["activity"]
     same = conform(read_interval(sqlite_url, dataset, DAY, END), dataset)
     assert result.info.content_hash == partitions.content_hash(same)  # one source, two databases, same partition
+
+
+def test_a_column_added_to_the_source_is_quarantined_not_dropped(source, churn):
+    before = ingest_interval(source, churn, "activity", DAY, END)
+    _corrupt_source(source, "ALTER TABLE customer_activity ADD COLUMN promo_code TEXT")
+    with pytest.raises(QuarantinedPartition, match=r"expect_table_columns_to_match_set\(table\).*promo_code"):
+        ingest_interval(source, churn, "activity", DAY, END)
+    assert partitions.read_info(_curated()).content_hash == before.info.content_hash
+
+
+def test_a_column_dropped_from_the_source_is_quarantined(source, churn):
+    _corrupt_source(source, "ALTER TABLE customer_activity DROP COLUMN call_minutes")
+    with pytest.raises(QuarantinedPartition, match=r"call_minutes"):
+        ingest_interval(source, churn, "activity", DAY, END)
+
+
+def test_a_source_without_its_event_time_cannot_be_read_and_says_why(source, churn):
+    from pipelines.errors import BadInput
+    from pipelines.stores.source import SourceSchemaError
+
+    _corrupt_source(source, "ALTER TABLE customer_activity RENAME COLUMN event_timestamp TO ts")
+    with pytest.raises(SourceSchemaError, match=r"has no column\(s\) \['event_timestamp'"):
+        ingest_interval(source, churn, "activity", DAY, END)
+    assert issubclass(SourceSchemaError, BadInput)  # the task fails without retrying
+
+
+def test_a_quarantine_records_its_reasons_and_is_resolved_by_a_later_good_run(source, churn):
+    _corrupt_source(source, "UPDATE customer_activity SET plan = 'gold' WHERE customer_id = 4")
+    with pytest.raises(QuarantinedPartition):
+        ingest_interval(source, churn, "activity", DAY, END)
+    quarantined = partitions.partition_path(partitions.QUARANTINE, "churn", "activity", "2025-01-02")
+    info = partitions.read_info(quarantined)
+    assert info.status == "quarantined"
+    assert info.failures and info.failures[0].startswith("expect_column_values_to_be_in_set(plan)")
+    assert partitions.list_partitions(partitions.QUARANTINE, "churn", "activity") == [quarantined]
+
+    _corrupt_source(source, "UPDATE customer_activity SET plan = 'basic' WHERE customer_id = 4")
+    ingest_interval(source, churn, "activity", DAY, END)
+    assert not quarantined.exists()
+    assert (quarantined.parent / "resolved" / quarantined.name).exists()  # kept, not lost
+    assert partitions.list_partitions(partitions.QUARANTINE, "churn", "activity") == []

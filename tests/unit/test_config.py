@@ -118,3 +118,10 @@ def test_feature_settings_must_name_fitting_columns(tmp_path):
     assert "features.aggregates: 'plan' has type category" in message
     assert "features.one_hot: 'tenure_days' has type int" in message
     assert "features.latest: 'no_such_column' is not a column of 'activity'" in message
+
+
+def test_an_unknown_timezone_is_refused_at_load_time(tmp_path):
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    raw["schedule"]["timezone"] = "Mars/Olympus"
+    with pytest.raises(ConfigError, match=r"schedule.timezone: 'Mars/Olympus' is not a known timezone"):
+        load_usecase(_write(tmp_path, raw))
