@@ -225,6 +225,8 @@ def _status_table(usecase: UseCase, keys: list[str]) -> str:
             state = "empty" if info.empty else "curated"
             if info.warnings:
                 state += f" ({len(info.warnings)} warn)"
+            if quarantined:  # curated earlier, but the latest run of this interval failed
+                state += " +quarantine"
             cells.append(f"{info.rows:>16}{state:>22}")
         lines.append(f"{key:<12}" + "".join(cells))
     return "\n".join(lines)
