@@ -87,7 +87,7 @@ def write_partition(path: Path, frame: pd.DataFrame, info: PartitionInfo) -> Non
     metadata = dict(table.schema.metadata or {})
     metadata[_META_KEY] = info.to_json().encode()
     table = table.replace_schema_metadata(metadata)
-    tmp = path.with_name(f"{path.name}{_TMP_MARK}{uuid.uuid4().hex[:8]}")
+    tmp = _temporary_name(path, uuid.uuid4().hex[:8])
     try:
         pq.write_table(table, tmp, compression="zstd")
         with open(tmp, "rb") as fh:
@@ -112,9 +112,14 @@ def _to_arrow(frame: pd.DataFrame) -> Any:
         return pa.Table.from_pandas(mixed, preserve_index=False)
 
 
+def _temporary_name(path: Path, tag: str) -> Path:
+    """Hidden (leading dot), so readers of the whole folder, such as Arrow datasets, skip it."""
+    return path.with_name(f".{path.name}{_TMP_MARK}{tag}")
+
+
 def _remove_stale_temporaries(path: Path) -> None:
     """Temporary files of this partition left by a crashed writer are garbage."""
-    for stale in path.parent.glob(f"{path.name}{_TMP_MARK}*"):
+    for stale in path.parent.glob(_temporary_name(path, "*").name):
         stale.unlink(missing_ok=True)
 
 

@@ -101,7 +101,7 @@ def test_a_corrupt_partition_left_by_a_crash_is_rebuilt(source, churn):
 
 def test_a_crash_between_write_and_rename_leaves_the_old_partition_and_a_rerun_cleans_up(source, churn):
     first = ingest_interval(source, churn, "activity", DAY, END)
-    leftover = _curated().with_name(_curated().name + ".tmp-0badf00d")
+    leftover = _curated().with_name(f".{_curated().name}.tmp-0badf00d")
     leftover.write_bytes(b"PAR1 the new file, never renamed")
     assert partitions.read_info(_curated()).content_hash == first.info.content_hash
     _corrupt_source(source, "DELETE FROM customer_activity WHERE customer_id = 1")  # so the rerun really writes

@@ -51,7 +51,7 @@ def test_leftovers_of_a_crashed_writer_are_ignored_then_cleaned(home):
     frame = pd.DataFrame({"customer_id": [1]})
     path = partitions.partition_path(partitions.CURATED, "churn", "activity", "2025-01-01")
     path.parent.mkdir(parents=True)
-    leftover = path.with_name(path.name + ".tmp-deadbeef")
+    leftover = path.with_name(f".{path.name}.tmp-deadbeef")
     leftover.write_bytes(b"PAR1 half a file")  # a crash between write and rename
     assert partitions.list_partitions(partitions.CURATED, "churn", "activity") == []
     assert partitions.read_info(path) is None
