@@ -1,0 +1,111 @@
+"""Training sets by point-in-time join, and the online/offline skew check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipelines.config import UseCase
+from pipelines.features.definitions import feature_service_name
+from pipelines.features.engineering import feature_columns
+from pipelines.stores import feature_store
+
+log = logging.getLogger(__name__)
+
+EVENT_TIMESTAMP = "event_timestamp"
+
+
+class FeatureSkew(RuntimeError):
+    """Online and offline features disagree for the same entity and time."""
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    frame: pd.DataFrame  # entity, event_timestamp, label, features; only rows with features
+    missing: pd.DataFrame  # entity rows that had no feature row within the TTL (reported, not dropped silently)
+
+
+def label_entity_rows(usecase: UseCase, labels: pd.DataFrame, known_at: dt.datetime) -> pd.DataFrame:
+    """Entity rows for training from curated labels: one per label known by ``known_at``.
+
+    A label about reference day D is joined with the features as of the end of D
+    (what was known then), so its ``event_timestamp`` is D + 1 day.
+    """
+    label = usecase.label
+    ds = usecase.source.datasets[label.dataset]
+    known = labels[labels[ds.event_time] < pd.Timestamp(known_at)]
+    return pd.DataFrame(
+        {
+            usecase.entity.name: known[usecase.entity.name].to_numpy(),
+            EVENT_TIMESTAMP: (known[label.reference_time] + pd.Timedelta(days=1)).to_numpy(),
+            label.column: known[label.column].to_numpy(),
+        }
+    ).astype({EVENT_TIMESTAMP: "datetime64[ns, UTC]"})
+
+
+def build_training_set(store, usecase: UseCase, entity_rows: pd.DataFrame) -> TrainingSet:
+    """Point-in-time join of entity rows with the use case's feature service.
+
+    No feature stamped after a row's ``event_timestamp`` is used, nor one older
+    than the view's TTL. Rows without features are returned in ``missing``.
+    """
+    entity = usecase.entity.name
+    rows = entity_rows.reset_index(drop=True).assign(_row=lambda f: range(len(f)))
+    joined = feature_store.historical_features(store, feature_service_name(usecase), rows)
+    found = joined.dropna(subset=list(_features(usecase))).set_index("_row")
+    missing = rows[~rows["_row"].isin(found.index)].drop(columns="_row")
+    frame = found.sort_index().reset_index(drop=True)
+    if len(missing):
+        log.warning("%d of %d entity rows have no features within the TTL", len(missing), len(rows))
+    return TrainingSet(
+        frame=frame[[entity, EVENT_TIMESTAMP, *[c for c in frame if c not in (entity, EVENT_TIMESTAMP)]]],
+        missing=missing,
+    )
+
+
+def _features(usecase: UseCase) -> dict[str, str]:
+    assert usecase.features is not None
+    return feature_columns(usecase.features, usecase.source.datasets[usecase.features.dataset])
+
+
+def check_skew(store, usecase: UseCase, ids: list, as_of: dt.datetime) -> int:
+    """Compare online features of ``ids`` with the offline ones at ``as_of``; raise on any difference.
+
+    Returns:
+        The number of entities compared.
+
+    Raises:
+        FeatureSkew: names the first differing entities and features.
+    """
+    entity = usecase.entity.name
+    service = feature_service_name(usecase)
+    online = feature_store.online_features(store, service, entity, ids).set_index(entity)
+    rows = pd.DataFrame({entity: ids, EVENT_TIMESTAMP: pd.Timestamp(as_of)}).astype(
+        {EVENT_TIMESTAMP: "datetime64[ns, UTC]"}
+    )
+    offline = feature_store.historical_features(store, service, rows).set_index(entity)
+    differences = []
+    for i in ids:
+        for name in _features(usecase):
+            a = online.at[i, name] if i in online.index else None
+            b = offline.at[i, name] if i in offline.index else None
+            if not _same(a, b):
+                differences.append(f"{entity}={i} {name}: online {a!r} != offline {b!r}")
+    if differences:
+        raise FeatureSkew(
+            f"{len(differences)} online/offline differences at {as_of} (first: {'; '.join(differences[:5])})"
+        )
+    log.info("skew check: %d entities x %d features agree at %s", len(ids), len(_features(usecase)), as_of)
+    return len(ids)
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None or (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
+        return (a is None or (isinstance(a, float) and math.isnan(a))) and (
+            b is None or (isinstance(b, float) and math.isnan(b))
+        )
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)

@@ -1,0 +1,130 @@
+"""The Feast feature store: registry, online store and offline retrieval.
+
+The repository is ``feature_repo/`` (its ``feature_store.yaml`` reads every
+location from ``$MLOPS_HOME``); the registry and online store live in
+``$MLOPS_HOME/feast``. Other modules reach Feast only through this one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pipelines import settings
+
+log = logging.getLogger(__name__)
+
+
+class FeatureStoreCorrupt(RuntimeError):
+    """The registry or online store file cannot be read; the message says how to rebuild it."""
+
+
+def repo_dir() -> Path:
+    return settings.REPO_ROOT / "feature_repo"
+
+
+def state_dir() -> Path:
+    return settings.mlops_home() / "feast"
+
+
+def registry_path() -> Path:
+    return state_dir() / "registry.db"
+
+
+def online_store_path() -> Path:
+    return state_dir() / "online.db"
+
+
+def get_store() -> Any:
+    """The project's FeatureStore, on this process's ``$MLOPS_HOME``."""
+    logging.getLogger("feast").setLevel(logging.WARNING)
+    from feast import FeatureStore
+
+    os.environ["MLOPS_HOME"] = str(settings.mlops_home())  # feature_store.yaml expands it
+    state_dir().mkdir(parents=True, exist_ok=True)
+    return FeatureStore(repo_path=str(repo_dir()))
+
+
+def _rebuild_hint(path: Path, exc: Exception) -> FeatureStoreCorrupt:
+    return FeatureStoreCorrupt(
+        f"Feast file {path} cannot be read ({type(exc).__name__}: {exc}). Rebuild it: delete it and run "
+        "`mlops features rebuild` (re-applies the definitions and re-materializes the online store "
+        "from the feature partitions, which are the source of truth)."
+    )
+
+
+def apply_if_changed(store: Any, objects: list[Any]) -> list[str]:
+    """Apply the objects that differ from the registry; return their names (empty: nothing written)."""
+    from feast import Entity, FeatureService, FeatureView, FileSource
+
+    getters = {
+        Entity: store.get_entity,
+        FeatureView: store.get_feature_view,
+        FeatureService: store.get_feature_service,
+        FileSource: store.get_data_source,
+    }
+    changed = []
+    for obj in objects:
+        getter = next(g for cls, g in getters.items() if isinstance(obj, cls))
+        try:
+            current = getter(obj.name)
+        except Exception as exc:  # Feast raises a different *NotFound class per object kind
+            if "not exist" not in str(exc) and "NotFound" not in type(exc).__name__:
+                raise _rebuild_hint(registry_path(), exc) from exc
+            current = None
+        if current is None or _definition(current) != _definition(obj):
+            changed.append(obj.name)
+    if changed:
+        store.apply(objects)
+        log.info("feast apply: %s changed", ", ".join(changed))
+    else:
+        log.info("feast apply: no change, registry untouched")
+    return changed
+
+
+# Fields Feast fills in itself (timestamps, materialized intervals, columns derived at apply).
+_RECORDED = {"meta", "createdTimestamp", "lastUpdatedTimestamp", "materializationIntervals", "entityColumns"}
+
+
+def _definition(obj: Any) -> Any:
+    """What the user defined, without what Feast records about it."""
+    from google.protobuf.json_format import MessageToDict
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in _RECORDED}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(MessageToDict(obj.to_proto()))
+
+
+def materialize_interval(store: Any, view: str, start: dt.datetime, end: dt.datetime) -> None:
+    """Load the latest feature rows stamped in ``[start, end]`` into the online store.
+
+    One interval per call: Feast reads the whole range into memory, so callers
+    loop over intervals instead of handing it months at once.
+    """
+    try:
+        store.materialize(start_date=start, end_date=end, feature_views=[view])
+    except Exception as exc:
+        if "database disk image is malformed" in str(exc) or "file is not a database" in str(exc):
+            raise _rebuild_hint(online_store_path(), exc) from exc
+        raise
+
+
+def online_features(store: Any, service: str, entity: str, ids: list[Any]) -> Any:
+    """Online features of ``ids`` through a feature service, as a DataFrame (missing ones as NaN)."""
+    response = store.get_online_features(
+        features=store.get_feature_service(service), entity_rows=[{entity: i} for i in ids]
+    )
+    return response.to_df()
+
+
+def historical_features(store: Any, service: str, entity_rows: Any) -> Any:
+    """Point-in-time join of ``entity_rows`` (entity key, ``event_timestamp``) with a feature service."""
+    return store.get_historical_features(entity_df=entity_rows, features=store.get_feature_service(service)).to_df()
