@@ -45,6 +45,7 @@ def build_ingest_dag(usecase: UseCase) -> None:
                 """Read, validate and publish one dataset's partition for this interval."""
                 from airflow.sdk.exceptions import AirflowFailException
 
+                from mlops.dagkit import interval_extra
                 from pipelines.errors import BadInput
                 from pipelines.ingestion.ingest import ingest_interval
 
@@ -59,6 +60,9 @@ def build_ingest_dag(usecase: UseCase) -> None:
                     )
                 except BadInput as exc:
                     raise AirflowFailException(str(exc)) from None  # bad data: retrying cannot help
+                # Consumers (the features DAG) learn which interval was published.
+                asset = curated_asset(usecase.name, dataset)
+                ctx["outlet_events"][asset].extra = interval_extra(ctx["data_interval_start"], ctx["data_interval_end"])
                 return result.summary()
 
             ingest_dataset()

@@ -200,8 +200,13 @@ def run_interval(
             stack.enter_context(contextlib.redirect_stdout(fh))
             stack.enter_context(contextlib.redirect_stderr(fh))
             stack.enter_context(_root_log_stream(fh))
+        asset_driven = "Asset" in type(dag.timetable).__name__
+        if asset_driven:  # no timetable intervals: the interval travels in the run's params
+            conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat(), **(conf or {})}
         dr = dag.test(logical_date=end, run_after=end, run_conf=conf)
-    if dr.data_interval_start != start or dr.data_interval_end != end:
+    if asset_driven:
+        start, end = start, end
+    elif dr.data_interval_start != start or dr.data_interval_end != end:
         raise RuntimeError(
             f"{dag.dag_id}: asked for [{start}, {end}) but Airflow ran "
             f"[{dr.data_interval_start}, {dr.data_interval_end}): is the timetable daily?"
@@ -210,8 +215,8 @@ def run_interval(
     return RunOutcome(
         dag_id=dag.dag_id,
         run_id=dr.run_id,
-        interval_start=dr.data_interval_start,
-        interval_end=dr.data_interval_end,
+        interval_start=start,
+        interval_end=end,
         state=str(dr.state),
         task_states={ti.task_id: str(ti.state) for ti in tis},
         try_numbers={ti.task_id: ti.try_number for ti in tis},

@@ -117,20 +117,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     usecase = get_usecase(args.usecase)
     cmd_init(args)
     world, days = simulate(usecase, args)
-    dag = airflow_admin.load_dag(usecase.dag_id("ingest"))
+    stages = ["ingest"] + (["features"] if usecase.features else [])
+    dags = [airflow_admin.load_dag(usecase.dag_id(stage)) for stage in stages]
     rows = []
-    print(f"running {dag.dag_id} for {days} daily intervals (in-process dag.test)")
+    print(f"running {', '.join(d.dag_id for d in dags)} for {days} daily intervals (in-process dag.test)")
     t0 = time.perf_counter()
     for i in range(days):
         start = dt.datetime.combine(world.start + dt.timedelta(days=i), dt.time(0), tzinfo=dt.UTC)
-        log_file = settings.mlops_home() / "logs" / "demo" / dag.dag_id / f"{start.date()}.log"
-        outcome = airflow_admin.run_interval(dag, start, start + dt.timedelta(days=1), log_file=log_file)
-        rows.append(outcome)
-        note = "" if outcome.ok else f"  (task log: {log_file})"
-        print(f"  {start.date()}  {outcome.state}{note}", flush=True)
+        states = []
+        for dag in dags:  # in order, as the scheduler would: features run on what ingestion published
+            log_file = settings.mlops_home() / "logs" / "demo" / dag.dag_id / f"{start.date()}.log"
+            outcome = airflow_admin.run_interval(dag, start, start + dt.timedelta(days=1), log_file=log_file)
+            rows.append(outcome)
+            states.append(f"{dag.dag_id} {outcome.state}" + ("" if outcome.ok else f" (task log: {log_file})"))
+            if not outcome.ok:
+                break
+        print(f"  {start.date()}  " + ", ".join(states), flush=True)
     elapsed = time.perf_counter() - t0
     print()
-    print(_status_table(usecase, [r.interval_start.date().isoformat() for r in rows]))
+    print(_status_table(usecase, [(world.start + dt.timedelta(days=i)).isoformat() for i in range(days)]))
     failed = [r for r in rows if not r.ok]
     print(
         f"\n{len(rows) - len(failed)} of {len(rows)} runs succeeded in {elapsed:.1f}s. "
@@ -199,7 +204,19 @@ def status(usecases: list[UseCase]) -> dict[str, Any]:
                 # moves to quarantine/.../resolved/); the interval may still hold older curated rows.
                 "quarantined_open": [p.stem for p in quarantined],
             }
-        out["usecases"][usecase.name] = {"dags": [usecase.dag_id("ingest")], "datasets": datasets}
+        entry: dict[str, Any] = {"dags": [usecase.dag_id("ingest")], "datasets": datasets}
+        if usecase.features:
+            from pipelines.features.materialize import materialized_record
+
+            record = materialized_record(usecase)
+            entry["dags"].append(usecase.dag_id("features"))
+            entry["features"] = {
+                "feature_partitions": len(
+                    partitions.list_partitions("features", usecase.name, usecase.features.dataset)
+                ),
+                "latest_materialized": json.loads(record.read_text()) if record.exists() else None,
+            }
+        out["usecases"][usecase.name] = entry
     return out
 
 
@@ -209,6 +226,8 @@ def _status_table(usecase: UseCase, keys: list[str]) -> str:
 
     names = list(usecase.source.datasets)
     header = f"{'day':<12}" + "".join(f"{n + ' rows':>16}{n + ' status':>22}" for n in names)
+    if usecase.features:
+        header += f"{'feature rows':>14}"
     lines = [header, "-" * len(header)]
     for key in keys:
         cells = []
@@ -228,6 +247,10 @@ def _status_table(usecase: UseCase, keys: list[str]) -> str:
             if quarantined:  # curated earlier, but the latest run of this interval failed
                 state += " +quarantine"
             cells.append(f"{info.rows:>16}{state:>22}")
+        if usecase.features:
+            path = partitions.partition_path("features", usecase.name, usecase.features.dataset, key)
+            features = partitions.read_info(path) if path.exists() else None
+            cells.append(f"{features.rows if features else '-':>14}")
         lines.append(f"{key:<12}" + "".join(cells))
     return "\n".join(lines)
 
@@ -246,6 +269,12 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  {ds:<12}{d['curated_partitions']:>12}{d['latest_partition'] or '-':>14}"
                 f"{d['latest_rows'] if d['latest_rows'] is not None else '-':>10}  "
                 f"{', '.join(d['quarantined_open']) or 'none'}"
+            )
+        if "features" in uc:
+            latest = uc["features"]["latest_materialized"]
+            print(
+                f"  features: {uc['features']['feature_partitions']} partitions; latest materialized interval: "
+                + (f"[{latest['interval_start']}, {latest['interval_end']}]" if latest else "none")
             )
     return 0
 

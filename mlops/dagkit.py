@@ -42,6 +42,44 @@ def curated_asset(usecase: str, dataset: str) -> Asset:
     return Asset(name=f"{usecase}_curated_{dataset}", uri=f"mlops://{usecase}/curated/{dataset}")
 
 
+def online_features_asset(usecase: str) -> Asset:
+    """The online store's features of a use case, updated by its features DAG."""
+    return Asset(name=f"{usecase}_online_features", uri=f"mlops://{usecase}/features/online")
+
+
+def interval_extra(start: dt.datetime, end: dt.datetime) -> dict[str, str]:
+    """What an ingestion's asset event tells its consumers: the interval it published."""
+    return {"interval_start": start.isoformat(), "interval_end": end.isoformat()}
+
+
+def parse_interval(pair: list[str]) -> tuple[dt.datetime, dt.datetime]:
+    start, end = (dt.datetime.fromisoformat(p) for p in pair)
+    if start.tzinfo is None or end.tzinfo is None or not start < end:
+        raise ValueError(f"not an interval of aware datetimes with start < end: {pair}")
+    return start, end
+
+
+def intervals_from_context(context: Any) -> list[list[str]]:
+    """Intervals to process: from the triggering asset events, else from the run's params.
+
+    Raises:
+        ValueError: neither names an interval (a manual run without its form filled in).
+    """
+    intervals = set()
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            extra = event.extra or {}
+            if extra.get("interval_start") and extra.get("interval_end"):
+                intervals.add((extra["interval_start"], extra["interval_end"]))
+    params = context.get("params") or {}
+    if not intervals and params.get("interval_start") and params.get("interval_end"):
+        intervals.add((params["interval_start"], params["interval_end"]))
+    if not intervals:
+        raise ValueError("no interval to process: trigger with interval_start and interval_end (ISO datetimes)")
+    ordered = sorted(intervals, key=lambda pair: parse_interval(list(pair))[0])
+    return [list(pair) for pair in ordered]
+
+
 def sqlalchemy_url(conn_id: str) -> str:
     """The SQLAlchemy URL of an Airflow connection, looked up from inside a task."""
     from airflow.sdk.exceptions import AirflowNotFoundException

@@ -63,6 +63,8 @@ def test_daily_dags_have_whole_day_data_intervals():
 
     for dag in _dags():
         timetable = coerce_to_core_timetable(dag.timetable)
+        if "Asset" in type(timetable).__name__:
+            continue  # runs when data arrives; its intervals come from the triggering events
         interval = timetable.infer_manual_data_interval(run_after=dt.datetime(2025, 1, 5, tzinfo=dt.UTC))
         assert interval.end - interval.start == dt.timedelta(days=1), dag.dag_id
 

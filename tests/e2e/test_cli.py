@@ -21,7 +21,7 @@ def test_init_is_idempotent(home, capsys, tmp_path, monkeypatch):
 def test_demo_then_status(sqlite_source, capsys):
     assert main(["demo", "--days", "3", "--customers", "60", "--seed", "2"]) == 0
     out = capsys.readouterr().out
-    assert "3 of 3 runs succeeded" in out
+    assert "6 of 6 runs succeeded" in out  # churn_ingest and churn_features, each day
     assert "2025-01-03" in out and "curated" in out
 
     assert main(["status", "--json"]) == 0
@@ -30,6 +30,9 @@ def test_demo_then_status(sqlite_source, capsys):
     assert activity["curated_partitions"] == 3
     assert activity["latest_partition"] == "2025-01-03"
     assert activity["quarantined_open"] == []
+    features = status["usecases"]["churn"]["features"]
+    assert features["feature_partitions"] == 3
+    assert features["latest_materialized"]["interval_end"] == "2025-01-04T00:00:00+00:00"
 
     assert main(["status"]) == 0
     assert "activity" in capsys.readouterr().out

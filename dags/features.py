@@ -1,0 +1,108 @@
+"""
+### `<use case>_features`: daily features, offline and online, from the curated activity
+
+Runs when ingestion publishes the use case's curated activity (data-aware
+scheduling on its Asset), so it never sees a quarantined partition. Each
+triggering ingestion names its interval; several queued ones are processed one
+interval at a time. A manual run names its interval in the trigger form.
+
+1. **build_features**: features as of each interval's end for the customers
+   active in it, from the curated partitions of the history window, written to
+   `features/<use case>/<dataset>/<day>.parquet` (atomic, unchanged on rerun).
+2. **apply_definitions**: `feast apply` of the objects derived from the config,
+   only when they changed.
+3. **materialize**: into the online store, one interval at a time, up to each
+   interval's end (never "now"). Emits the online features Asset.
+4. **check_skew**: for a sample of the last interval's customers, the online
+   features read through the feature service must equal the offline ones at the
+   same time; any difference fails the run, naming the customer and feature.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from mlops.dagkit import curated_asset, default_args, online_features_asset, start_date
+from pipelines.config import UseCase, load_all
+
+
+def build_features_dag(usecase: UseCase) -> None:
+    assert usecase.features is not None
+
+    @dag(
+        dag_id=usecase.dag_id("features"),
+        description=f"Build, apply and materialize {usecase.name} features; check online/offline skew",
+        schedule=[curated_asset(usecase.name, usecase.features.dataset)],
+        start_date=start_date(usecase),
+        catchup=False,
+        max_active_runs=1,  # one writer of the Feast registry and online store at a time
+        tags=["mlops", usecase.name, "features"],
+        default_args=default_args(usecase),
+        doc_md=__doc__,
+        params={
+            "interval_start": Param(
+                None, type=["null", "string"], format="date-time", description="Manual runs: start of the interval"
+            ),
+            "interval_end": Param(
+                None, type=["null", "string"], format="date-time", description="Manual runs: end of the interval"
+            ),
+        },
+    )
+    def features() -> None:
+        @task
+        def intervals_to_build() -> list[list[str]]:
+            """The intervals the triggering ingestions published, or the one given by hand."""
+            from mlops.dagkit import intervals_from_context
+
+            return intervals_from_context(get_current_context())
+
+        @task
+        def build_features(intervals: list[list[str]]) -> list[dict]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from mlops.dagkit import parse_interval
+            from pipelines.errors import BadInput
+            from pipelines.features.build import build_feature_partition
+
+            done = []
+            for start, end in map(parse_interval, intervals):
+                try:
+                    result = build_feature_partition(usecase, start, end)
+                except BadInput as exc:
+                    raise AirflowFailException(str(exc)) from None
+                done.append({"partition": result.info.key, "entities": result.info.rows, "unchanged": result.unchanged})
+            return done
+
+        @task
+        def apply_definitions() -> list[str]:
+            from pipelines.features.definitions import feast_objects
+            from pipelines.stores import feature_store
+
+            return feature_store.apply_if_changed(feature_store.get_store(), feast_objects(usecase))
+
+        @task(outlets=[online_features_asset(usecase.name)])
+        def materialize(intervals: list[list[str]]) -> int:
+            from mlops.dagkit import parse_interval
+            from pipelines.features.materialize import materialize_intervals
+
+            return materialize_intervals(usecase, [parse_interval(i) for i in intervals])
+
+        @task
+        def check_skew(intervals: list[list[str]]) -> int:
+            from mlops.dagkit import parse_interval
+            from pipelines.features.materialize import check_interval_skew
+
+            return check_interval_skew(usecase, *parse_interval(intervals[-1]))
+
+        intervals = intervals_to_build()
+        built = build_features(intervals)
+        applied = apply_definitions()
+        loaded = materialize(intervals)
+        built >> applied >> loaded >> check_skew(intervals)
+
+    features()
+
+
+for _usecase in load_all():
+    if _usecase.features is not None:
+        build_features_dag(_usecase)
