@@ -6,6 +6,8 @@ mlops demo [--usecase churn] [--days 30]
 mlops status [--json]
 mlops ui [--port 8080]          # Airflow's web UI and scheduler on the same state
 mlops airflow ARGS...           # the airflow CLI on the same state, e.g. `mlops airflow backfill create ...`
+mlops feast ARGS...             # the feast CLI on feature_repo/, e.g. `mlops feast feature-views list`
+mlops features rebuild          # rebuild Feast's registry and online store from the feature partitions
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from pipelines import settings
@@ -163,6 +166,30 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_features_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild Feast's registry and online store from the definitions and feature partitions."""
+    from pipelines.features.materialize import rebuild
+
+    usecase = get_usecase(args.usecase)
+    t0 = time.perf_counter()
+    count = rebuild(usecase)
+    print(f"{usecase.name}: registry re-applied, {count} intervals materialized ({time.perf_counter() - t0:.1f}s)")
+    return 0
+
+
+def run_feast_cli(argv: list[str]) -> int:
+    """`mlops feast ARGS`: the feast command line on feature_repo/ and this project's state."""
+    import os
+
+    from pipelines.stores import feature_store
+
+    os.environ["MLOPS_HOME"] = str(settings.mlops_home())
+    feature_store.state_dir().mkdir(parents=True, exist_ok=True)
+    feast = str(Path(sys.executable).parent / "feast")
+    os.execv(feast, [feast, "--chdir", str(feature_store.repo_dir()), *argv])
+    return 0  # not reached
+
+
 def run_airflow_cli(argv: list[str]) -> int:
     """`mlops airflow ARGS`: the airflow command line on this project's state and DAGs."""
     import os
@@ -304,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulation_args(p)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("features", help="feature store maintenance")
+    fsub = p.add_subparsers(dest="features_command", required=True)
+    r = fsub.add_parser("rebuild", help="re-apply definitions and re-materialize every feature partition")
+    r.add_argument("--usecase", default="churn")
+    r.set_defaults(func=cmd_features_rebuild)
+
     p = sub.add_parser("ui", help="start Airflow locally on the same state (web UI, scheduler, ...)")
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=cmd_ui)
@@ -318,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["airflow"]:
         return run_airflow_cli(argv[1:])
+    if argv[:1] == ["feast"]:
+        return run_feast_cli(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

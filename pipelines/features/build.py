@@ -23,6 +23,10 @@ class MissingCuratedPartition(BadInput):
     """The interval has no curated partition (never ingested, or quarantined): nothing stale is built."""
 
 
+class DefinitionMismatch(BadInput):
+    """The feature definitions name columns the curated partitions do not have."""
+
+
 @dataclass(frozen=True)
 class FeatureResult:
     info: PartitionInfo
@@ -65,6 +69,14 @@ def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.dateti
     log.info("building %s features %s from %d curated partitions since %s", usecase.name, key, len(needed), first)
     history = pd.concat([partitions.read_partition(p) for p in needed], ignore_index=True)
     dataset = usecase.source.datasets[name]
+    required = {usecase.entity.name, dataset.event_time, *spec.aggregates, *spec.trends, *spec.latest, *spec.one_hot}
+    missing = sorted(required - set(history.columns))
+    if missing:
+        raise DefinitionMismatch(
+            f"the feature definitions of '{usecase.name}' need columns {missing} that the curated "
+            f"{name} partitions do not have (they have {sorted(history.columns)}): was a column renamed "
+            f"in configs/{usecase.name}.yaml? Re-ingest the history window or fix the config"
+        )
     features = build_features(history, spec, dataset, usecase.entity.name, start, end)
 
     info = PartitionInfo(

@@ -51,6 +51,30 @@ def materialize_intervals(usecase: UseCase, intervals: list[tuple[dt.datetime, d
     return len(todo)
 
 
+def rebuild(usecase: UseCase) -> int:
+    """Rebuild the registry and online store from the definitions and the feature partitions.
+
+    The feature partitions are the source of truth: the registry is applied anew
+    and every partition is materialized again, one interval at a time, in order.
+
+    Returns:
+        The number of intervals materialized.
+    """
+    from pipelines.features.definitions import feast_objects
+
+    for path in (feature_store.registry_path(), feature_store.online_store_path(), materialized_record(usecase)):
+        path.unlink(missing_ok=True)
+    store = feature_store.get_store()
+    feature_store.apply_if_changed(store, feast_objects(usecase))
+    intervals = sorted(_feature_intervals(usecase))
+    view = feature_view_name(usecase)
+    for start, end in intervals:
+        feature_store.materialize_interval(store, view, start, end)
+        _record(usecase, start, end)
+    log.info("rebuilt %s: %d intervals materialized", view, len(intervals))
+    return len(intervals)
+
+
 def _feature_intervals(usecase: UseCase) -> list[tuple[dt.datetime, dt.datetime]]:
     assert usecase.features is not None
     out = []

@@ -67,6 +67,19 @@ def build_training_set(store, usecase: UseCase, entity_rows: pd.DataFrame) -> Tr
     )
 
 
+def read_online(store, usecase: UseCase, ids: list) -> tuple[pd.DataFrame, list]:
+    """Online features of ``ids`` through the feature service, and the ids that have none.
+
+    An unknown or expired entity is reported in the second value, not an error.
+    """
+    frame = feature_store.online_features(store, feature_service_name(usecase), usecase.entity.name, ids)
+    names = list(_features(usecase))
+    unknown = frame.loc[frame[names].isna().all(axis=1), usecase.entity.name].tolist()
+    if unknown:
+        log.warning("%d of %d entities have no online features: %s", len(unknown), len(ids), unknown[:10])
+    return frame, unknown
+
+
 def _features(usecase: UseCase) -> dict[str, str]:
     assert usecase.features is not None
     return feature_columns(usecase.features, usecase.source.datasets[usecase.features.dataset])

@@ -91,3 +91,40 @@ def test_point_in_time_join_uses_no_later_value_and_no_expired_one(store, curate
         assert got[(pd.Timestamp(D[-1] + ONE), c)] == expected10
     assert len(result.missing) == 1  # the row beyond the TTL is reported, not silently dropped
     assert result.missing.iloc[0]["customer_id"] == both[0]
+
+
+def test_unknown_entities_are_reported_not_a_crash(store, curated):
+    from pipelines.features.serving import read_online
+
+    known = partitions.read_partition(partitions.partition_path("features", "churn", "activity", "2025-01-10"))
+    first = int(known["customer_id"].iloc[0])
+    frame, unknown = read_online(store, curated, [first, 987654])
+    assert unknown == [987654]
+    assert frame.set_index("customer_id").loc[first].notna().all()
+
+
+def test_definitions_that_no_longer_match_the_partitions_say_which_columns(curated):
+    from pipelines.features.build import DefinitionMismatch
+
+    renamed = curated.model_copy(update={"features": curated.features.model_copy(update={"latest": ["tenure_months"]})})
+    with pytest.raises(DefinitionMismatch, match=r"need columns \['tenure_months'\]"):
+        build_feature_partition(renamed, D[5], D[5] + ONE)
+
+
+@pytest.mark.parametrize("which", ["registry", "online"])
+def test_a_corrupt_feast_file_names_itself_and_the_rebuild_command(store, curated, which):
+    path = feature_store.registry_path() if which == "registry" else feature_store.online_store_path()
+    path.write_bytes(b"this is not a database")
+    with pytest.raises(feature_store.FeatureStoreCorrupt) as err:
+        fresh = feature_store.get_store()
+        feature_store.apply_if_changed(fresh, feast_objects(curated))
+        feature_store.materialize_interval(fresh, feature_view_name(curated), D[-1], D[-1] + ONE)
+    assert str(path) in str(err.value) and "mlops features rebuild" in str(err.value)
+
+    from pipelines.features.materialize import rebuild
+
+    assert rebuild(curated) == 3  # the three feature partitions, replayed
+    ids = partitions.read_partition(partitions.partition_path("features", "churn", "activity", "2025-01-10"))[
+        "customer_id"
+    ].tolist()[:5]
+    assert check_skew(feature_store.get_store(), curated, ids, D[-1] + ONE) == 5
