@@ -1,0 +1,172 @@
+"""Benchmark: Feast materialization, online reads and historical retrieval, against raw SQLite.
+
+    .venv/bin/python bench/features.py [--entities 100000] [--days 10]
+
+Writes ``entities x days`` feature rows (the churn feature view, 29 features) as
+daily feature partitions, then in one run:
+
+* ours: ``materialize_intervals`` into Feast's SQLite online store, one interval at a time;
+* raw: ``sqlite3`` ``executemany`` of the same rows into a plain table (the same bytes to disk);
+* online reads through the feature service for 1 and for 1,000 entities (p50/p99 over 200 calls);
+* the historical retrieval (point-in-time join) of a training set with one row per feature row,
+  in a fresh process so its peak memory is its own.
+
+State lives in ``$MLOPS_HOME/bench_features`` and is rebuilt on each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+ONE = dt.timedelta(days=1)
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_partitions(entities: int, days: int) -> list:
+    import numpy as np
+    import pandas as pd
+
+    from pipelines.config import get_usecase
+    from pipelines.features.definitions import FEATURES_ZONE
+    from pipelines.features.engineering import FEATURE_TIMESTAMP, feature_columns
+    from pipelines.stores import partitions
+
+    usecase = get_usecase("churn")
+    columns = feature_columns(usecase.features, usecase.source.datasets["activity"])
+    rng = np.random.default_rng(0)
+    frames = []
+    for d in range(days):
+        start = START + d * ONE
+        frame = pd.DataFrame({"customer_id": np.arange(1, entities + 1, dtype="int64")})
+        frame[FEATURE_TIMESTAMP] = pd.Timestamp(start + ONE)
+        for name, dtype in columns.items():
+            frame[name] = rng.integers(0, 2, entities) if dtype == "int64" else rng.random(entities)
+        key = partitions.partition_key(start, start + ONE)
+        info = partitions.PartitionInfo(
+            "churn", "activity", key, start.isoformat(), (start + ONE).isoformat(), len(frame), "", False, "features"
+        )
+        partitions.write_partition(partitions.partition_path(FEATURES_ZONE, "churn", "activity", key), frame, info)
+        frames.append(frame)
+    return frames
+
+
+def run_historical(entities: int, days: int) -> dict:
+    import pandas as pd
+
+    from pipelines.config import get_usecase
+    from pipelines.features.serving import EVENT_TIMESTAMP, build_training_set
+    from pipelines.stores import feature_store
+
+    usecase = get_usecase("churn")
+    ids = list(range(1, entities + 1))
+    rows = pd.DataFrame(
+        {
+            "customer_id": ids * days,
+            EVENT_TIMESTAMP: [START + (d + 1) * ONE + dt.timedelta(hours=12) for d in range(days) for _ in ids],
+        }
+    ).astype({EVENT_TIMESTAMP: "datetime64[ns, UTC]"})
+    t0 = time.perf_counter()
+    result = build_training_set(feature_store.get_store(), usecase, rows)
+    return {"seconds": time.perf_counter() - t0, "rows": len(result.frame), "peak_mb": _peak_mb()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entities", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_historical(args.entities, args.days)))
+        return
+
+    home = Path(os.environ.get("MLOPS_HOME") or REPO / "var") / "bench_features"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    os.environ["MLOPS_HOME"] = str(home)
+
+    from pipelines.config import get_usecase
+    from pipelines.features.definitions import feast_objects
+    from pipelines.features.materialize import materialize_intervals
+    from pipelines.features.serving import read_online
+    from pipelines.stores import feature_store
+
+    usecase = get_usecase("churn")
+    t0 = time.perf_counter()
+    frames = write_partitions(args.entities, args.days)
+    rows = sum(len(f) for f in frames)
+    n_features = frames[0].shape[1] - 2
+    print(f"{rows:,} feature rows x {n_features} features in {args.days} partitions ({time.perf_counter() - t0:.0f}s)")
+
+    store = feature_store.get_store()
+    feature_store.apply_if_changed(store, feast_objects(usecase))
+    intervals = [(START + d * ONE, START + (d + 1) * ONE) for d in range(args.days)]
+    t0 = time.perf_counter()
+    materialize_intervals(usecase, intervals)
+    ours = time.perf_counter() - t0
+
+    raw_db = home / "raw.db"
+    columns = list(frames[0].columns)
+    t0 = time.perf_counter()
+    conn = sqlite3.connect(raw_db)
+    conn.execute(f"CREATE TABLE features ({', '.join(columns)}, PRIMARY KEY (customer_id))")
+    sql = f"INSERT OR REPLACE INTO features VALUES ({', '.join('?' * len(columns))})"
+    for frame in frames:
+        values = frame.astype({"feature_timestamp": str}).itertuples(index=False, name=None)
+        conn.executemany(sql, values)
+        conn.commit()
+    conn.close()
+    raw = time.perf_counter() - t0
+
+    latencies = {}
+    for size in (1, 1000):
+        calls = []
+        for i in range(200):
+            ids = [(i * 7919 + k) % args.entities + 1 for k in range(size)]
+            t = time.perf_counter()
+            read_online(store, usecase, ids)
+            calls.append((time.perf_counter() - t) * 1000)
+        calls.sort()
+        latencies[size] = (statistics.median(calls), calls[int(0.99 * len(calls)) - 1])
+
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "--entities", str(args.entities), "--days", str(args.days)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    ).stdout
+    hist = json.loads(out.strip().splitlines()[-1])
+
+    print(f"\n{'':<44}{'seconds':>10}{'rows/s':>12}")
+    print(f"{'raw: sqlite3 executemany (upsert)':<44}{raw:>10.1f}{rows / raw:>12,.0f}")
+    print(f"{'ours: Feast materialize, one interval/call':<44}{ours:>10.1f}{rows / ours:>12,.0f}")
+    print(f"ratio ours/raw rows/s: {raw / ours:.2f}  (target >= 0.3)")
+    for size, (p50, p99) in latencies.items():
+        print(f"online read of {size:>4} entities via churn_v1: p50 {p50:.1f} ms, p99 {p99:.1f} ms (200 calls)")
+    print(
+        f"historical retrieval of {hist['rows']:,} rows: {hist['seconds']:.1f}s, "
+        f"peak memory {hist['peak_mb']:.0f} MB (target < 4096 MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
