@@ -79,17 +79,7 @@ def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.dateti
         )
     features = build_features(history, spec, dataset, usecase.entity.name, start, end)
 
-    info = PartitionInfo(
-        usecase=usecase.name,
-        dataset=name,
-        key=key,
-        interval_start=start.isoformat(),
-        interval_end=end.isoformat(),
-        rows=len(features),
-        content_hash=partitions.content_hash(features),
-        empty=features.empty,
-        status="features",
-    )
+    info = PartitionInfo.describe(features, usecase.name, name, start, end, status="features")
     path = partitions.partition_path(FEATURES_ZONE, usecase.name, name, key)
     with partitions.partition_lock(usecase.name, f"{name}.features", key):
         old = partitions.read_info(path) if path.exists() else None

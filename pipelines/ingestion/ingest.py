@@ -149,18 +149,8 @@ def _validate_and_publish(
         log.warning("%s.%s %s: warning: %s", usecase.name, dataset_name, key, warning)
 
     def info(status: str, data: pd.DataFrame) -> PartitionInfo:
-        return PartitionInfo(
-            usecase=usecase.name,
-            dataset=dataset_name,
-            key=key,
-            interval_start=start.isoformat(),
-            interval_end=end.isoformat(),
-            rows=len(data),
-            content_hash=partitions.content_hash(data),
-            empty=data.empty,
-            status=status,
-            warnings=outcome.warnings,
-            failures=outcome.failures,
+        return PartitionInfo.describe(
+            data, usecase.name, dataset_name, start, end, status, outcome.warnings, outcome.failures
         )
 
     quarantined = partitions.partition_path(QUARANTINE, usecase.name, dataset_name, key)

@@ -55,6 +55,33 @@ class PartitionInfo:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
+    @classmethod
+    def describe(
+        cls,
+        frame: pd.DataFrame,
+        usecase: str,
+        dataset: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        status: str,
+        warnings: list[str] | None = None,
+        failures: list[str] | None = None,
+    ) -> PartitionInfo:
+        """The info of the partition of ``[start, end)`` holding ``frame``."""
+        return cls(
+            usecase=usecase,
+            dataset=dataset,
+            key=partition_key(start, end),
+            interval_start=start.isoformat(),
+            interval_end=end.isoformat(),
+            rows=len(frame),
+            content_hash=content_hash(frame),
+            empty=frame.empty,
+            status=status,
+            warnings=list(warnings or []),
+            failures=list(failures or []),
+        )
+
 
 def partition_key(start: dt.datetime, end: dt.datetime) -> str:
     """Name of the partition of ``[start, end)``: ``2025-01-03`` for a whole UTC day."""
