@@ -116,3 +116,23 @@ def test_an_interval_longer_than_the_shortest_window_is_refused(churn):
             END - dt.timedelta(days=8),
             END,
         )
+
+
+def test_label_entity_rows_keep_only_known_labels_at_the_end_of_their_day(churn):
+    from pipelines.features.serving import EVENT_TIMESTAMP, label_entity_rows
+
+    labels = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "reference_date": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03"], utc=True),
+            "label_timestamp": pd.to_datetime(["2025-01-15 08:00", "2025-01-16 08:00", "2025-01-17 08:00"], utc=True),
+            "churned": [0, 1, 0],
+        }
+    )
+    rows = label_entity_rows(churn, labels, known_at=dt.datetime(2025, 1, 17, tzinfo=dt.UTC))
+    assert rows["customer_id"].tolist() == [1, 2]  # the third label is not known yet
+    assert rows[EVENT_TIMESTAMP].tolist() == [
+        pd.Timestamp("2025-01-02", tz="UTC"),
+        pd.Timestamp("2025-01-03", tz="UTC"),
+    ]
+    assert rows["churned"].tolist() == [0, 1]
