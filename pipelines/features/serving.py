@@ -47,15 +47,23 @@ def label_entity_rows(usecase: UseCase, labels: pd.DataFrame, known_at: dt.datet
     ).astype({EVENT_TIMESTAMP: "datetime64[ns, UTC]"})
 
 
-def build_training_set(store, usecase: UseCase, entity_rows: pd.DataFrame) -> TrainingSet:
+def build_training_set(store, usecase: UseCase, entity_rows: pd.DataFrame, chunk_rows: int = 100_000) -> TrainingSet:
     """Point-in-time join of entity rows with the use case's feature service.
 
     No feature stamped after a row's ``event_timestamp`` is used, nor one older
     than the view's TTL. Rows without features are returned in ``missing``.
+    Feast joins a whole entity frame in memory, so it is handed ``chunk_rows`` at a time.
     """
     entity = usecase.entity.name
     rows = entity_rows.reset_index(drop=True).assign(_row=lambda f: range(len(f)))
-    joined = feature_store.historical_features(store, feature_service_name(usecase), rows)
+    service = feature_service_name(usecase)
+    joined = pd.concat(
+        [
+            feature_store.historical_features(store, service, rows.iloc[i : i + chunk_rows])
+            for i in range(0, max(len(rows), 1), chunk_rows)
+        ],
+        ignore_index=True,
+    )
     found = joined.dropna(subset=list(_features(usecase))).set_index("_row")
     missing = rows[~rows["_row"].isin(found.index)].drop(columns="_row")
     frame = found.sort_index().reset_index(drop=True)
