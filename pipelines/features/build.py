@@ -38,6 +38,13 @@ def _overlaps(info: PartitionInfo, start: dt.datetime, end: dt.datetime) -> bool
     return dt.datetime.fromisoformat(info.interval_start) < end and dt.datetime.fromisoformat(info.interval_end) > start
 
 
+def _earliest_start(usecase: UseCase, dataset: str) -> str | None:
+    """Start of the oldest curated interval: history before it never existed, so it is not a gap."""
+    paths = partitions.list_partitions(CURATED, usecase.name, dataset)
+    info = partitions.read_info(paths[0]) if paths else None
+    return info.interval_start if info else None
+
+
 def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> FeatureResult:
     """Compute the features as of ``end`` for the entities active in ``[start, end)`` and write them.
 
@@ -54,11 +61,15 @@ def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.dateti
     name = spec.dataset
     key = partitions.partition_key(start, end)
     own = partitions.partition_path(CURATED, usecase.name, name, key)
-    if not own.exists():
-        quarantined = partitions.partition_path(QUARANTINE, usecase.name, name, key)
-        why = f"it was quarantined ({quarantined})" if quarantined.exists() else "it was never ingested"
+    quarantined = partitions.partition_path(QUARANTINE, usecase.name, name, key)
+    if quarantined.exists():  # also when an older curated file remains: its rows are no longer trusted
         raise MissingCuratedPartition(
-            f"no curated {usecase.name}.{name} partition {key}: {why}; features are not built from stale data"
+            f"{usecase.name}.{name} partition {key} has an open quarantine ({quarantined}); "
+            "features are not built from stale data until a run of that interval passes"
+        )
+    if not own.exists():
+        raise MissingCuratedPartition(
+            f"no curated {usecase.name}.{name} partition {key}: it was never ingested; nothing is built"
         )
     first = history_start(spec, end)
     needed = []
@@ -67,6 +78,18 @@ def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.dateti
         if info is not None and _overlaps(info, first, end):
             needed.append(path)
     log.info("building %s features %s from %d curated partitions since %s", usecase.name, key, len(needed), first)
+    earliest = _earliest_start(usecase, name)
+    window_start = max(first, dt.datetime.fromisoformat(earliest)) if earliest else first
+    expected = round((end - window_start) / (end - start))
+    if len(needed) < expected:  # days missing inside the window (not before the first ingested day)
+        log.warning(
+            "%s features %s: only %d of %d intervals of the history window are curated; windowed sums "
+            "and counts cover only those",
+            usecase.name,
+            key,
+            len(needed),
+            expected,
+        )
     history = pd.concat([partitions.read_partition(p) for p in needed], ignore_index=True)
     dataset = usecase.source.datasets[name]
     required = {usecase.entity.name, dataset.event_time, *spec.aggregates, *spec.trends, *spec.latest, *spec.one_hot}

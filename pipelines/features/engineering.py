@@ -92,7 +92,7 @@ def build_features(
         out[f"{column}_latest"] = last[column].astype("float64")
     for column in spec.one_hot:
         for value in dataset.column(column).values or []:
-            out[f"{column}_is_{value}"] = (last[column] == value).astype("int64")
+            out[f"{column}_is_{value}"] = last[column].eq(value).fillna(False).astype("int64")
 
     columns = feature_columns(spec, dataset)
     out = out.reset_index()

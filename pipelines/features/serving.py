@@ -64,7 +64,8 @@ def build_training_set(store, usecase: UseCase, entity_rows: pd.DataFrame, chunk
         ],
         ignore_index=True,
     )
-    found = joined.dropna(subset=list(_features(usecase))).set_index("_row")
+    # A row "has features" when the join found a feature row: not every value has to be set.
+    found = joined.dropna(subset=list(_features(usecase)), how="all").set_index("_row")
     missing = rows[~rows["_row"].isin(found.index)].drop(columns="_row")
     frame = found.sort_index().reset_index(drop=True)
     if len(missing):

@@ -128,3 +128,11 @@ def test_a_corrupt_feast_file_names_itself_and_the_rebuild_command(store, curate
         "customer_id"
     ].tolist()[:5]
     assert check_skew(feature_store.get_store(), curated, ids, D[-1] + ONE) == 5
+
+
+def test_an_open_quarantine_blocks_the_build_even_with_an_older_curated_file(curated):
+    path = partitions.partition_path("quarantine", "churn", "activity", "2025-01-06")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"quarantined rows")
+    with pytest.raises(MissingCuratedPartition, match="open quarantine"):
+        build_feature_partition(curated, D[5], D[5] + ONE)

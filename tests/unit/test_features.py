@@ -136,3 +136,8 @@ def test_label_entity_rows_keep_only_known_labels_at_the_end_of_their_day(churn)
         pd.Timestamp("2025-01-03", tz="UTC"),
     ]
     assert rows["churned"].tolist() == [0, 1]
+
+
+def test_a_missing_category_encodes_as_no_value(build):
+    out = build(_rows(10, [1], plan=[None]))
+    assert (out.loc[10, "plan_is_basic"], out.loc[10, "plan_is_premium"]) == (0, 0)
