@@ -142,7 +142,7 @@ def main() -> None:
         for i in range(200):
             ids = [(i * 7919 + k) % args.entities + 1 for k in range(size)]
             t = time.perf_counter()
-            read_online(store, usecase, ids)
+            read_online(store, usecase, ids, START + args.days * ONE)
             calls.append((time.perf_counter() - t) * 1000)
         calls.sort()
         latencies[size] = (statistics.median(calls), calls[int(0.99 * len(calls)) - 1])

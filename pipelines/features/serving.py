@@ -76,17 +76,26 @@ def build_training_set(store, usecase: UseCase, entity_rows: pd.DataFrame, chunk
     )
 
 
-def read_online(store, usecase: UseCase, ids: list) -> tuple[pd.DataFrame, list]:
-    """Online features of ``ids`` through the feature service, and the ids that have none.
+def read_online(store, usecase: UseCase, ids: list, as_of: dt.datetime) -> tuple[pd.DataFrame, list]:
+    """Online features of ``ids`` as of ``as_of`` through the feature service, and the ids that have none.
 
-    An unknown or expired entity is reported in the second value, not an error.
+    An unknown entity, or one whose features are older than the TTL, is reported
+    in the second value, not an error.
     """
-    frame = feature_store.online_features(store, feature_service_name(usecase), usecase.entity.name, ids)
+    frame = _online(store, usecase, ids, as_of)
     names = list(_features(usecase))
     unknown = frame.loc[frame[names].isna().all(axis=1), usecase.entity.name].tolist()
     if unknown:
         log.warning("%d of %d entities have no online features: %s", len(unknown), len(ids), unknown[:10])
     return frame, unknown
+
+
+def _online(store, usecase: UseCase, ids: list, as_of: dt.datetime) -> pd.DataFrame:
+    assert usecase.features is not None
+    ttl = dt.timedelta(days=usecase.features.ttl_days)
+    return feature_store.online_features(
+        store, feature_service_name(usecase), usecase.entity.name, ids, as_of=as_of, ttl=ttl
+    )
 
 
 def _features(usecase: UseCase) -> dict[str, str]:
@@ -105,7 +114,7 @@ def check_skew(store, usecase: UseCase, ids: list, as_of: dt.datetime) -> int:
     """
     entity = usecase.entity.name
     service = feature_service_name(usecase)
-    online = feature_store.online_features(store, service, entity, ids).set_index(entity)
+    online = _online(store, usecase, ids, as_of).set_index(entity)
     rows = pd.DataFrame({entity: ids, EVENT_TIMESTAMP: pd.Timestamp(as_of)}).astype(
         {EVENT_TIMESTAMP: "datetime64[ns, UTC]"}
     )

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pipelines import settings
 
 log = logging.getLogger(__name__)
@@ -117,12 +119,35 @@ def materialize_interval(store: Any, view: str, start: dt.datetime, end: dt.date
         raise
 
 
-def online_features(store: Any, service: str, entity: str, ids: list[Any]) -> Any:
-    """Online features of ``ids`` through a feature service, as a DataFrame (missing ones as NaN)."""
+def online_features(
+    store: Any,
+    service: str,
+    entity: str,
+    ids: list[Any],
+    as_of: dt.datetime | None = None,
+    ttl: dt.timedelta | None = None,
+) -> Any:
+    """Online features of ``ids`` through a feature service, as a DataFrame (missing ones as NaN).
+
+    Feast's SQLite online store does not expire values, so with ``as_of`` and
+    ``ttl`` a value stamped more than ``ttl`` before ``as_of`` is treated as missing,
+    as the point-in-time join treats it.
+    """
+    from feast.online_response import TIMESTAMP_POSTFIX
+
     response = store.get_online_features(
         features=store.get_feature_service(service), entity_rows=[{entity: i} for i in ids]
     )
-    return response.to_df()
+    frame = response.to_df(include_event_timestamps=True)
+    stamps = [c for c in frame.columns if c.endswith(TIMESTAMP_POSTFIX)]
+    if as_of is not None and ttl is not None:
+        for column in stamps:
+            feature = column.removesuffix(TIMESTAMP_POSTFIX)
+            if feature == entity:
+                continue
+            stamped = pd.to_datetime(frame[column], unit="s", utc=True)
+            frame[feature] = frame[feature].where(stamped >= pd.Timestamp(as_of) - ttl)
+    return frame.drop(columns=stamps)
 
 
 def historical_features(store: Any, service: str, entity_rows: Any) -> Any:

@@ -98,7 +98,7 @@ def test_unknown_entities_are_reported_not_a_crash(store, curated):
 
     known = partitions.read_partition(partitions.partition_path("features", "churn", "activity", "2025-01-10"))
     first = int(known["customer_id"].iloc[0])
-    frame, unknown = read_online(store, curated, [first, 987654])
+    frame, unknown = read_online(store, curated, [first, 987654], D[-1] + ONE)
     assert unknown == [987654]
     assert frame.set_index("customer_id").loc[first].notna().all()
 
@@ -136,3 +136,12 @@ def test_an_open_quarantine_blocks_the_build_even_with_an_older_curated_file(cur
     path.write_bytes(b"quarantined rows")
     with pytest.raises(MissingCuratedPartition, match="open quarantine"):
         build_feature_partition(curated, D[5], D[5] + ONE)
+
+
+def test_online_values_older_than_the_ttl_are_served_as_missing(store, curated):
+    from pipelines.features.serving import read_online
+
+    known = partitions.read_partition(partitions.partition_path("features", "churn", "activity", "2025-01-10"))
+    first = int(known["customer_id"].iloc[0])
+    _, unknown = read_online(store, curated, [first], D[-1] + ONE + dt.timedelta(days=curated.features.ttl_days + 1))
+    assert unknown == [first]  # as the point-in-time join would say
