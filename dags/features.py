@@ -51,10 +51,13 @@ def build_features_dag(usecase: UseCase) -> None:
     def features() -> None:
         @task
         def intervals_to_build() -> list[list[str]]:
-            """The intervals the triggering ingestions published, or the one given by hand."""
-            from mlops.dagkit import intervals_from_context
+            """The intervals the triggering ingestions published (or the one given by hand), plus
+            the later ones whose rolling windows contain them."""
+            from mlops.dagkit import intervals_from_context, parse_interval
+            from pipelines.features.build import with_dependents
 
-            return intervals_from_context(get_current_context())
+            given = [parse_interval(i) for i in intervals_from_context(get_current_context())]
+            return [[s.isoformat(), e.isoformat()] for s, e in with_dependents(usecase, given)]
 
         @task
         def build_features(intervals: list[list[str]]) -> list[dict]:

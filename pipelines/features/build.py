@@ -38,6 +38,26 @@ def _overlaps(info: PartitionInfo, start: dt.datetime, end: dt.datetime) -> bool
     return dt.datetime.fromisoformat(info.interval_start) < end and dt.datetime.fromisoformat(info.interval_end) > start
 
 
+def with_dependents(
+    usecase: UseCase, intervals: list[tuple[dt.datetime, dt.datetime]]
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The intervals, plus every later feature interval whose history window contains one of them.
+
+    Re-ingesting day D changes the rolling features of the days after it: those
+    are rebuilt too (in order), so offline and online features never keep stale windows.
+    """
+    assert usecase.features is not None
+    out = set(intervals)
+    for path in partitions.list_partitions(FEATURES_ZONE, usecase.name, usecase.features.dataset):
+        info = partitions.read_info(path)
+        if info is None:
+            continue
+        start, end = dt.datetime.fromisoformat(info.interval_start), dt.datetime.fromisoformat(info.interval_end)
+        if any(end > e and history_start(usecase.features, end) < e for _, e in intervals):
+            out.add((start, end))
+    return sorted(out)
+
+
 def _earliest_start(usecase: UseCase, dataset: str) -> str | None:
     """Start of the oldest curated interval: history before it never existed, so it is not a gap."""
     paths = partitions.list_partitions(CURATED, usecase.name, dataset)

@@ -145,3 +145,11 @@ def test_online_values_older_than_the_ttl_are_served_as_missing(store, curated):
     first = int(known["customer_id"].iloc[0])
     _, unknown = read_online(store, curated, [first], D[-1] + ONE + dt.timedelta(days=curated.features.ttl_days + 1))
     assert unknown == [first]  # as the point-in-time join would say
+
+
+def test_a_rerun_of_a_day_also_rebuilds_the_later_days_whose_windows_contain_it(store, curated):
+    from pipelines.features.build import with_dependents
+
+    days = with_dependents(curated, [(D[7], D[7] + ONE)])
+    assert days == [(d, d + ONE) for d in D[7:]]  # days 8, 9 and 10 (the last two have day 8 in their windows)
+    assert with_dependents(curated, [(D[-1], D[-1] + ONE)]) == [(D[-1], D[-1] + ONE)]
