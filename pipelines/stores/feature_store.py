@@ -105,6 +105,13 @@ def _definition(obj: Any) -> Any:
     return strip(MessageToDict(obj.to_proto()))
 
 
+_CORRUPT_SIGNS = ("file is not a database", "database disk image is malformed", "Error parsing message")
+
+
+def _looks_corrupt(exc: Exception) -> bool:
+    return any(sign in str(exc) for sign in _CORRUPT_SIGNS) or type(exc).__name__ == "DecodeError"
+
+
 def materialize_interval(store: Any, view: str, start: dt.datetime, end: dt.datetime) -> None:
     """Load the latest feature rows stamped in ``[start, end]`` into the online store.
 
@@ -114,7 +121,7 @@ def materialize_interval(store: Any, view: str, start: dt.datetime, end: dt.date
     try:
         store.materialize(start_date=start, end_date=end, feature_views=[view])
     except Exception as exc:
-        if "database disk image is malformed" in str(exc) or "file is not a database" in str(exc):
+        if _looks_corrupt(exc):
             raise _rebuild_hint(online_store_path(), exc) from exc
         raise
 
@@ -135,9 +142,13 @@ def online_features(
     """
     from feast.online_response import TIMESTAMP_POSTFIX
 
-    response = store.get_online_features(
-        features=store.get_feature_service(service), entity_rows=[{entity: i} for i in ids]
-    )
+    features = _service(store, service)
+    try:
+        response = store.get_online_features(features=features, entity_rows=[{entity: i} for i in ids])
+    except Exception as exc:
+        if _looks_corrupt(exc):
+            raise _rebuild_hint(online_store_path(), exc) from exc
+        raise
     frame = response.to_df(include_event_timestamps=True)
     stamps = [c for c in frame.columns if c.endswith(TIMESTAMP_POSTFIX)]
     if as_of is not None and ttl is not None:
@@ -152,4 +163,14 @@ def online_features(
 
 def historical_features(store: Any, service: str, entity_rows: Any) -> Any:
     """Point-in-time join of ``entity_rows`` (entity key, ``event_timestamp``) with a feature service."""
-    return store.get_historical_features(entity_df=entity_rows, features=store.get_feature_service(service)).to_df()
+    return store.get_historical_features(entity_df=entity_rows, features=_service(store, service)).to_df()
+
+
+def _service(store: Any, name: str) -> Any:
+    """A feature service from the registry; a registry that cannot be read names itself."""
+    try:
+        return store.get_feature_service(name)
+    except Exception as exc:
+        if _looks_corrupt(exc):
+            raise _rebuild_hint(registry_path(), exc) from exc
+        raise

@@ -153,3 +153,14 @@ def test_a_rerun_of_a_day_also_rebuilds_the_later_days_whose_windows_contain_it(
     days = with_dependents(curated, [(D[7], D[7] + ONE)])
     assert days == [(d, d + ONE) for d in D[7:]]  # days 8, 9 and 10 (the last two have day 8 in their windows)
     assert with_dependents(curated, [(D[-1], D[-1] + ONE)]) == [(D[-1], D[-1] + ONE)]
+
+
+@pytest.mark.parametrize("which", ["registry", "online"])
+def test_corrupt_feast_files_on_the_read_paths_name_themselves(store, curated, which):
+    from pipelines.features.serving import read_online
+
+    path = feature_store.registry_path() if which == "registry" else feature_store.online_store_path()
+    path.write_bytes(b"this is not a database")
+    with pytest.raises(feature_store.FeatureStoreCorrupt, match="mlops features rebuild") as err:
+        read_online(feature_store.get_store(), curated, [1], D[-1] + ONE)
+    assert str(path) in str(err.value)
