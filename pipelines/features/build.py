@@ -12,7 +12,7 @@ import pandas as pd
 from pipelines.config import UseCase
 from pipelines.errors import BadInput
 from pipelines.features.definitions import FEATURES_ZONE
-from pipelines.features.engineering import build_features, history_start
+from pipelines.features.engineering import build_features, definitions_fingerprint, history_start
 from pipelines.stores import partitions
 from pipelines.stores.partitions import CURATED, QUARANTINE, PartitionInfo
 
@@ -56,6 +56,28 @@ def with_dependents(
         if any(end > e and history_start(usecase.features, end) < e for _, e in intervals):
             out.add((start, end))
     return sorted(out)
+
+
+def check_definitions(usecase: UseCase) -> None:
+    """Refuse to serve feature partitions built under other definitions (for example before a
+    feature was added to the config): they lack columns the feature view now declares.
+
+    Raises:
+        DefinitionMismatch: names the stale partitions and the command that rebuilds them.
+    """
+    assert usecase.features is not None
+    fingerprint = definitions_fingerprint(usecase.features, usecase.source.datasets[usecase.features.dataset])
+    stale = []
+    for path in partitions.list_partitions(FEATURES_ZONE, usecase.name, usecase.features.dataset):
+        info = partitions.read_info(path)
+        if info is not None and info.definition != fingerprint:
+            stale.append(info.key)
+    if stale:
+        raise DefinitionMismatch(
+            f"{len(stale)} {usecase.name} feature partitions ({stale[0]} .. {stale[-1]}) were built with other "
+            f"feature definitions than configs/{usecase.name}.yaml now has: run `mlops features rebuild` "
+            "to rebuild them from the curated data and reload the online store"
+        )
 
 
 def _earliest_start(usecase: UseCase, dataset: str) -> str | None:
@@ -122,11 +144,12 @@ def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.dateti
         )
     features = build_features(history, spec, dataset, usecase.entity.name, start, end)
 
-    info = PartitionInfo.describe(features, usecase.name, name, start, end, status="features")
+    fingerprint = definitions_fingerprint(spec, dataset)
+    info = PartitionInfo.describe(features, usecase.name, name, start, end, status="features", definition=fingerprint)
     path = partitions.partition_path(FEATURES_ZONE, usecase.name, name, key)
     with partitions.partition_lock(usecase.name, f"{name}.features", key):
         old = partitions.read_info(path) if path.exists() else None
-        unchanged = old is not None and old.content_hash == info.content_hash
+        unchanged = old is not None and old.content_hash == info.content_hash and old.definition == fingerprint
         if not unchanged:
             partitions.write_partition(path, features, info)
     log.info("%s: %d entities, %s", path, info.rows, "unchanged" if unchanged else "written")

@@ -35,6 +35,15 @@ def feature_columns(spec: FeaturesSpec, dataset: DatasetSpec) -> dict[str, str]:
     return columns
 
 
+def definitions_fingerprint(spec: FeaturesSpec, dataset: DatasetSpec) -> str:
+    """Names the feature definitions: partitions built under other ones must be rebuilt."""
+    import hashlib
+    import json
+
+    payload = json.dumps([spec.model_dump(mode="json"), feature_columns(spec, dataset)], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def history_start(spec: FeaturesSpec, end: dt.datetime) -> dt.datetime:
     """Earliest time whose activity the features as of ``end`` depend on."""
     return end - dt.timedelta(days=spec.history_days)

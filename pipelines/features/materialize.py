@@ -32,6 +32,9 @@ def materialize_intervals(usecase: UseCase, intervals: list[tuple[dt.datetime, d
     Returns:
         The number of intervals materialized, replays included.
     """
+    from pipelines.features.build import check_definitions
+
+    check_definitions(usecase)
     store = feature_store.get_store()
     view = feature_view_name(usecase)
     todo = set(intervals)
@@ -52,16 +55,20 @@ def materialize_intervals(usecase: UseCase, intervals: list[tuple[dt.datetime, d
 
 
 def rebuild(usecase: UseCase) -> int:
-    """Rebuild the registry and online store from the definitions and the feature partitions.
+    """Rebuild the feature partitions, the registry and the online store.
 
-    The feature partitions are the source of truth: the registry is applied anew
+    Every feature partition is rebuilt from the curated data under the current
+    definitions (unchanged ones are not rewritten), the registry is applied anew,
     and every partition is materialized again, one interval at a time, in order.
 
     Returns:
         The number of intervals materialized.
     """
+    from pipelines.features.build import build_feature_partition
     from pipelines.features.definitions import feast_objects
 
+    for start, end in sorted(_feature_intervals(usecase)):
+        build_feature_partition(usecase, start, end)
     for path in (feature_store.registry_path(), feature_store.online_store_path(), materialized_record(usecase)):
         path.unlink(missing_ok=True)
     store = feature_store.get_store()

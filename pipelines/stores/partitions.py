@@ -51,6 +51,7 @@ class PartitionInfo:
     status: str  # "curated" or "quarantined"
     warnings: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # why a quarantined partition was refused
+    definition: str = ""  # for derived partitions: fingerprint of the definitions that built them
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -66,6 +67,7 @@ class PartitionInfo:
         status: str,
         warnings: list[str] | None = None,
         failures: list[str] | None = None,
+        definition: str = "",
     ) -> PartitionInfo:
         """The info of the partition of ``[start, end)`` holding ``frame``."""
         return cls(
@@ -80,6 +82,7 @@ class PartitionInfo:
             status=status,
             warnings=list(warnings or []),
             failures=list(failures or []),
+            definition=definition,
         )
 
 

@@ -164,3 +164,17 @@ def test_corrupt_feast_files_on_the_read_paths_name_themselves(store, curated, w
     with pytest.raises(feature_store.FeatureStoreCorrupt, match="mlops features rebuild") as err:
         read_online(feature_store.get_store(), curated, [1], D[-1] + ONE)
     assert str(path) in str(err.value)
+
+
+def test_a_feature_added_to_the_config_asks_for_a_rebuild_then_works(store, curated):
+    from pipelines.features.build import DefinitionMismatch
+    from pipelines.features.materialize import materialize_intervals, rebuild
+
+    wider = curated.model_copy(update={"features": curated.features.model_copy(update={"windows_days": [7, 14, 30]})})
+    with pytest.raises(DefinitionMismatch, match="run `mlops features rebuild`"):
+        materialize_intervals(wider, [(D[-1], D[-1] + ONE)])
+    assert rebuild(wider) == 3
+    frame = partitions.read_partition(partitions.partition_path("features", "churn", "activity", "2025-01-10"))
+    assert "data_usage_gb_mean_14d" in frame.columns
+    ids = frame["customer_id"].tolist()[:5]
+    assert check_skew(feature_store.get_store(), wider, ids, D[-1] + ONE) == 5
