@@ -7,7 +7,7 @@ import json
 import logging
 
 from pipelines import settings
-from pipelines.config import UseCase
+from pipelines.config import UseCase, load_all
 from pipelines.features.definitions import FEATURES_ZONE, feature_view_name
 from pipelines.features.serving import check_skew
 from pipelines.stores import feature_store, partitions
@@ -47,15 +47,16 @@ def materialize_intervals(usecase: UseCase, intervals: list[tuple[dt.datetime, d
             for start, end in _feature_intervals(usecase)
             if start > earliest and end <= latest_end and (start, end) not in todo
         }
-    for start, end in sorted(todo):
-        feature_store.materialize_interval(store, view, start, end)
-        log.info("materialized %s [%s, %s]%s", view, start, end, "" if (start, end) in intervals else " (replay)")
-        _record(usecase, start, end)
+    with feature_store.writing():
+        for start, end in sorted(todo):
+            feature_store.materialize_interval(store, view, start, end)
+            log.info("materialized %s [%s, %s]%s", view, start, end, "" if (start, end) in intervals else " (replay)")
+            _record(usecase, start, end)
     return len(todo)
 
 
 def rebuild(usecase: UseCase) -> int:
-    """Rebuild the feature partitions, the registry and the online store.
+    """Rebuild the feature partitions of ``usecase``, then the registry and the online store.
 
     Every feature partition is rebuilt from the curated data under the current
     definitions (unchanged ones are not rewritten), the registry is applied anew,
@@ -69,17 +70,24 @@ def rebuild(usecase: UseCase) -> int:
 
     for start, end in sorted(_feature_intervals(usecase)):
         build_feature_partition(usecase, start, end)
-    for path in (feature_store.registry_path(), feature_store.online_store_path(), materialized_record(usecase)):
-        path.unlink(missing_ok=True)
-    store = feature_store.get_store()
-    feature_store.apply_if_changed(store, feast_objects(usecase))
-    intervals = sorted(_feature_intervals(usecase))
-    view = feature_view_name(usecase)
-    for start, end in intervals:
-        feature_store.materialize_interval(store, view, start, end)
-        _record(usecase, start, end)
-    log.info("rebuilt %s: %d intervals materialized", view, len(intervals))
-    return len(intervals)
+    # The registry and online store are shared by every use case: rebuild them for all.
+    usecases = {u.name: u for u in load_all() if u.features is not None} | {usecase.name: usecase}
+    with feature_store.writing():
+        for path in (feature_store.registry_path(), feature_store.online_store_path()):
+            path.unlink(missing_ok=True)
+        for each in usecases.values():
+            materialized_record(each).unlink(missing_ok=True)
+        store = feature_store.get_store()
+        store.apply([obj for each in usecases.values() for obj in feast_objects(each)])
+        total = 0
+        for each in usecases.values():
+            view = feature_view_name(each)
+            for start, end in sorted(_feature_intervals(each)):
+                feature_store.materialize_interval(store, view, start, end)
+                _record(each, start, end)
+                total += each.name == usecase.name
+            log.info("rebuilt %s", view)
+    return total
 
 
 def _feature_intervals(usecase: UseCase) -> list[tuple[dt.datetime, dt.datetime]]:

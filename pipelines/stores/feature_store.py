@@ -7,9 +7,12 @@ location from ``$MLOPS_HOME``); the registry and online store live in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,18 @@ def registry_path() -> Path:
 
 def online_store_path() -> Path:
     return state_dir() / "online.db"
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Exclusive lock for writers of the registry and online store (all use cases share them)."""
+    state_dir().mkdir(parents=True, exist_ok=True)
+    with open(state_dir() / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def get_store() -> Any:
@@ -80,7 +95,8 @@ def apply_if_changed(store: Any, objects: list[Any]) -> list[str]:
         if current is None or _definition(current) != _definition(obj):
             changed.append(obj.name)
     if changed:
-        store.apply(objects)
+        with writing():
+            store.apply(objects)
         log.info("feast apply: %s changed", ", ".join(changed))
     else:
         log.info("feast apply: no change, registry untouched")
