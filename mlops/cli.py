@@ -204,6 +204,7 @@ def run_airflow_cli(argv: list[str]) -> int:
 
 def status(usecases: list[UseCase]) -> dict[str, Any]:
     """Machine-readable state: folders, use cases, partitions per dataset."""
+    from pipelines.features.definitions import FEATURES_ZONE
     from pipelines.stores import partitions
 
     out: dict[str, Any] = {
@@ -239,7 +240,7 @@ def status(usecases: list[UseCase]) -> dict[str, Any]:
             entry["dags"].append(usecase.dag_id("features"))
             entry["features"] = {
                 "feature_partitions": len(
-                    partitions.list_partitions("features", usecase.name, usecase.features.dataset)
+                    partitions.list_partitions(FEATURES_ZONE, usecase.name, usecase.features.dataset)
                 ),
                 "latest_materialized": json.loads(record.read_text()) if record.exists() else None,
             }
@@ -249,6 +250,7 @@ def status(usecases: list[UseCase]) -> dict[str, Any]:
 
 def _status_table(usecase: UseCase, keys: list[str]) -> str:
     """One line per partition key: rows, status and warnings of every dataset."""
+    from pipelines.features.definitions import FEATURES_ZONE
     from pipelines.stores import partitions
 
     names = list(usecase.source.datasets)
@@ -275,8 +277,8 @@ def _status_table(usecase: UseCase, keys: list[str]) -> str:
                 state += " +quarantine"
             cells.append(f"{info.rows:>16}{state:>22}")
         if usecase.features:
-            path = partitions.partition_path("features", usecase.name, usecase.features.dataset, key)
-            features = partitions.read_info(path) if path.exists() else None
+            path = partitions.partition_path(FEATURES_ZONE, usecase.name, usecase.features.dataset, key)
+            features = partitions.read_info(path)
             cells.append(f"{features.rows if features else '-':>14}")
         lines.append(f"{key:<12}" + "".join(cells))
     return "\n".join(lines)

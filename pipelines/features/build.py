@@ -34,8 +34,10 @@ class FeatureResult:
     unchanged: bool
 
 
-def _overlaps(info: PartitionInfo, start: dt.datetime, end: dt.datetime) -> bool:
-    return dt.datetime.fromisoformat(info.interval_start) < end and dt.datetime.fromisoformat(info.interval_end) > start
+def feature_intervals(usecase: UseCase) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The intervals that have a feature partition, oldest first."""
+    assert usecase.features is not None
+    return [info.interval for _, info in partitions.list_infos(FEATURES_ZONE, usecase.name, usecase.features.dataset)]
 
 
 def with_dependents(
@@ -48,11 +50,7 @@ def with_dependents(
     """
     assert usecase.features is not None
     out = set(intervals)
-    for path in partitions.list_partitions(FEATURES_ZONE, usecase.name, usecase.features.dataset):
-        info = partitions.read_info(path)
-        if info is None:
-            continue
-        start, end = dt.datetime.fromisoformat(info.interval_start), dt.datetime.fromisoformat(info.interval_end)
+    for start, end in feature_intervals(usecase):
         if any(end > e and history_start(usecase.features, end) < e for _, e in intervals):
             out.add((start, end))
     return sorted(out)
@@ -67,24 +65,14 @@ def check_definitions(usecase: UseCase) -> None:
     """
     assert usecase.features is not None
     fingerprint = definitions_fingerprint(usecase.features, usecase.source.datasets[usecase.features.dataset])
-    stale = []
-    for path in partitions.list_partitions(FEATURES_ZONE, usecase.name, usecase.features.dataset):
-        info = partitions.read_info(path)
-        if info is not None and info.definition != fingerprint:
-            stale.append(info.key)
+    infos = partitions.list_infos(FEATURES_ZONE, usecase.name, usecase.features.dataset)
+    stale = [info.key for _, info in infos if info.definition != fingerprint]
     if stale:
         raise DefinitionMismatch(
             f"{len(stale)} {usecase.name} feature partitions ({stale[0]} .. {stale[-1]}) were built with other "
             f"feature definitions than configs/{usecase.name}.yaml now has: run `mlops features rebuild` "
             "to rebuild them from the curated data and reload the online store"
         )
-
-
-def _earliest_start(usecase: UseCase, dataset: str) -> str | None:
-    """Start of the oldest curated interval: history before it never existed, so it is not a gap."""
-    paths = partitions.list_partitions(CURATED, usecase.name, dataset)
-    info = partitions.read_info(paths[0]) if paths else None
-    return info.interval_start if info else None
 
 
 def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> FeatureResult:
@@ -114,14 +102,11 @@ def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.dateti
             f"no curated {usecase.name}.{name} partition {key}: it was never ingested; nothing is built"
         )
     first = history_start(spec, end)
-    needed = []
-    for path in partitions.list_partitions(CURATED, usecase.name, name):
-        info = partitions.read_info(path)
-        if info is not None and _overlaps(info, first, end):
-            needed.append(path)
+    curated = partitions.list_infos(CURATED, usecase.name, name)
+    needed = [path for path, info in curated if info.interval[0] < end and info.interval[1] > first]
     log.info("building %s features %s from %d curated partitions since %s", usecase.name, key, len(needed), first)
-    earliest = _earliest_start(usecase, name)
-    window_start = max(first, dt.datetime.fromisoformat(earliest)) if earliest else first
+    # History before the oldest curated interval never existed: that is not a gap.
+    window_start = max(first, curated[0][1].interval[0]) if curated else first
     expected = round((end - window_start) / (end - start))
     if len(needed) < expected:  # days missing inside the window (not before the first ingested day)
         log.warning(
@@ -148,7 +133,7 @@ def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.dateti
     info = PartitionInfo.describe(features, usecase.name, name, start, end, status="features", definition=fingerprint)
     path = partitions.partition_path(FEATURES_ZONE, usecase.name, name, key)
     with partitions.partition_lock(usecase.name, f"{name}.features", key):
-        old = partitions.read_info(path) if path.exists() else None
+        old = partitions.read_info(path)
         unchanged = old is not None and old.content_hash == info.content_hash and old.definition == fingerprint
         if not unchanged:
             partitions.write_partition(path, features, info)

@@ -8,7 +8,8 @@ import logging
 
 from pipelines import settings
 from pipelines.config import UseCase, load_all
-from pipelines.features.definitions import FEATURES_ZONE, feature_view_name
+from pipelines.features.build import build_feature_partition, check_definitions, feature_intervals
+from pipelines.features.definitions import FEATURES_ZONE, feast_objects, feature_view_name
 from pipelines.features.serving import check_skew
 from pipelines.stores import feature_store, partitions
 
@@ -32,8 +33,6 @@ def materialize_intervals(usecase: UseCase, intervals: list[tuple[dt.datetime, d
     Returns:
         The number of intervals materialized, replays included.
     """
-    from pipelines.features.build import check_definitions
-
     check_definitions(usecase)
     store = feature_store.get_store()
     view = feature_view_name(usecase)
@@ -44,7 +43,7 @@ def materialize_intervals(usecase: UseCase, intervals: list[tuple[dt.datetime, d
         earliest = min(start for start, _ in intervals)
         todo |= {
             (start, end)
-            for start, end in _feature_intervals(usecase)
+            for start, end in feature_intervals(usecase)
             if start > earliest and end <= latest_end and (start, end) not in todo
         }
     with feature_store.writing():
@@ -65,10 +64,7 @@ def rebuild(usecase: UseCase) -> int:
     Returns:
         The number of intervals materialized.
     """
-    from pipelines.features.build import build_feature_partition
-    from pipelines.features.definitions import feast_objects
-
-    for start, end in sorted(_feature_intervals(usecase)):
+    for start, end in feature_intervals(usecase):
         build_feature_partition(usecase, start, end)
     # The registry and online store are shared by every use case: rebuild them for all.
     usecases = {u.name: u for u in load_all() if u.features is not None} | {usecase.name: usecase}
@@ -82,22 +78,12 @@ def rebuild(usecase: UseCase) -> int:
         total = 0
         for each in usecases.values():
             view = feature_view_name(each)
-            for start, end in sorted(_feature_intervals(each)):
+            for start, end in feature_intervals(each):
                 feature_store.materialize_interval(store, view, start, end)
                 _record(each, start, end)
                 total += each.name == usecase.name
             log.info("rebuilt %s", view)
     return total
-
-
-def _feature_intervals(usecase: UseCase) -> list[tuple[dt.datetime, dt.datetime]]:
-    assert usecase.features is not None
-    out = []
-    for path in partitions.list_partitions(FEATURES_ZONE, usecase.name, usecase.features.dataset):
-        info = partitions.read_info(path)
-        if info is not None:
-            out.append((dt.datetime.fromisoformat(info.interval_start), dt.datetime.fromisoformat(info.interval_end)))
-    return out
 
 
 def _record(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipelines.config import UseCase
+from pipelines.features.build import check_definitions
 from pipelines.features.definitions import feature_service_name
 from pipelines.features.engineering import feature_columns
 from pipelines.stores import feature_store
@@ -54,8 +55,6 @@ def build_training_set(store, usecase: UseCase, entity_rows: pd.DataFrame, chunk
     than the view's TTL. Rows without features are returned in ``missing``.
     Feast joins a whole entity frame in memory, so it is handed ``chunk_rows`` at a time.
     """
-    from pipelines.features.build import check_definitions
-
     check_definitions(usecase)
     entity = usecase.entity.name
     rows = entity_rows.reset_index(drop=True).assign(_row=lambda f: range(len(f)))

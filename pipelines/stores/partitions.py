@@ -56,6 +56,11 @@ class PartitionInfo:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
+    @property
+    def interval(self) -> tuple[dt.datetime, dt.datetime]:
+        """The partition's data interval ``[start, end)`` as aware datetimes."""
+        return dt.datetime.fromisoformat(self.interval_start), dt.datetime.fromisoformat(self.interval_end)
+
     @classmethod
     def describe(
         cls,
@@ -204,6 +209,16 @@ def resolve_quarantine(path: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(path, target)
     return target
+
+
+def list_infos(zone: str, usecase: str, dataset: str) -> list[tuple[Path, PartitionInfo]]:
+    """Each partition file of a dataset in a zone with its recorded info, oldest key first."""
+    out = []
+    for path in list_partitions(zone, usecase, dataset):
+        info = read_info(path)
+        if info is not None:  # gone since it was listed
+            out.append((path, info))
+    return out
 
 
 def list_partitions(zone: str, usecase: str, dataset: str) -> list[Path]:
