@@ -46,11 +46,12 @@ def write_partitions(entities: int, days: int) -> list:
 
     from pipelines.config import get_usecase
     from pipelines.features.definitions import FEATURES_ZONE
-    from pipelines.features.engineering import FEATURE_TIMESTAMP, feature_columns
+    from pipelines.features.engineering import FEATURE_TIMESTAMP, definitions_fingerprint, feature_columns
     from pipelines.stores import partitions
 
     usecase = get_usecase("churn")
     columns = feature_columns(usecase.features, usecase.source.datasets["activity"])
+    fingerprint = definitions_fingerprint(usecase.features, usecase.source.datasets["activity"])
     rng = np.random.default_rng(0)
     frames = []
     for d in range(days):
@@ -61,7 +62,16 @@ def write_partitions(entities: int, days: int) -> list:
             frame[name] = rng.integers(0, 2, entities) if dtype == "int64" else rng.random(entities)
         key = partitions.partition_key(start, start + ONE)
         info = partitions.PartitionInfo(
-            "churn", "activity", key, start.isoformat(), (start + ONE).isoformat(), len(frame), "", False, "features"
+            "churn",
+            "activity",
+            key,
+            start.isoformat(),
+            (start + ONE).isoformat(),
+            len(frame),
+            "",
+            False,
+            "features",
+            definition=fingerprint,
         )
         partitions.write_partition(partitions.partition_path(FEATURES_ZONE, "churn", "activity", key), frame, info)
         frames.append(frame)
@@ -147,13 +157,15 @@ def main() -> None:
         calls.sort()
         latencies[size] = (statistics.median(calls), calls[int(0.99 * len(calls)) - 1])
 
-    out = subprocess.run(
+    child = subprocess.run(
         [sys.executable, __file__, "--child", "--entities", str(args.entities), "--days", str(args.days)],
-        check=True,
         capture_output=True,
         text=True,
         env=os.environ,
-    ).stdout
+    )
+    if child.returncode:
+        sys.exit(f"historical retrieval failed:\n{child.stderr[-3000:]}")
+    out = child.stdout
     hist = json.loads(out.strip().splitlines()[-1])
 
     print(f"\n{'':<44}{'seconds':>10}{'rows/s':>12}")

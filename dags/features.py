@@ -61,18 +61,13 @@ def build_features_dag(usecase: UseCase) -> None:
 
         @task
         def build_features(intervals: list[list[str]]) -> list[dict]:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from mlops.dagkit import parse_interval
-            from pipelines.errors import BadInput
+            from mlops.dagkit import parse_interval, task_errors
             from pipelines.features.build import build_feature_partition
 
             done = []
             for start, end in map(parse_interval, intervals):
-                try:
+                with task_errors():
                     result = build_feature_partition(usecase, start, end)
-                except BadInput as exc:
-                    raise AirflowFailException(str(exc)) from None
                 done.append({"partition": result.info.key, "entities": result.info.rows, "unchanged": result.unchanged})
             return done
 

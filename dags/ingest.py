@@ -43,14 +43,11 @@ def build_ingest_dag(usecase: UseCase) -> None:
             @task(task_id=f"ingest_{dataset}", outlets=[curated_asset(usecase.name, dataset)])
             def ingest_dataset(dataset: str = dataset) -> dict:
                 """Read, validate and publish one dataset's partition for this interval."""
-                from airflow.sdk.exceptions import AirflowFailException
-
-                from mlops.dagkit import interval_extra
-                from pipelines.errors import BadInput
+                from mlops.dagkit import interval_extra, task_errors
                 from pipelines.ingestion.ingest import ingest_interval
 
                 ctx = get_current_context()
-                try:
+                with task_errors():  # bad data fails at once: retrying cannot help
                     result = ingest_interval(
                         sqlalchemy_url(usecase.source.connection_id),
                         usecase,
@@ -58,8 +55,6 @@ def build_ingest_dag(usecase: UseCase) -> None:
                         ctx["data_interval_start"],
                         ctx["data_interval_end"],
                     )
-                except BadInput as exc:
-                    raise AirflowFailException(str(exc)) from None  # bad data: retrying cannot help
                 # Consumers (the features DAG) learn which interval was published.
                 asset = curated_asset(usecase.name, dataset)
                 ctx["outlet_events"][asset].extra = interval_extra(ctx["data_interval_start"], ctx["data_interval_end"])

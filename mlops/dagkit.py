@@ -6,7 +6,9 @@ imported inside the functions that tasks call.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from airflow.sdk import Asset, BaseHook, CronDataIntervalTimetable
@@ -94,3 +96,17 @@ def sqlalchemy_url(conn_id: str) -> str:
             f"AIRFLOW_CONN_{conn_id.upper()} to a SQLAlchemy URL"
         ) from None
     return url_from_connection(conn)
+
+
+@contextlib.contextmanager
+def task_errors() -> Iterator[None]:
+    """Fail the task without retries on bad input (:class:`pipelines.errors.BadInput`): running
+    again on the same input would fail the same way. Other errors are left to Airflow's retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.errors import BadInput
+
+    try:
+        yield
+    except BadInput as exc:
+        raise AirflowFailException(str(exc)) from None

@@ -194,6 +194,12 @@ class FeaturesSpec(_Strict):
     """Daily features per entity, computed from one dataset's curated partitions."""
 
     dataset: str = Field(description="Dataset whose curated partitions the features are computed from.")
+    version: int = Field(
+        default=1,
+        ge=1,
+        description="Version of the feature service (<use case>_v<version>) that models are trained on and "
+        "scored with. Bump it when a change to the features would break models trained on the old ones.",
+    )
     ttl_days: int = Field(ge=1, description="How long a feature row stays valid for serving and joins.")
     windows_days: list[int] = Field(min_length=1, description="Rolling windows, in days, ending at the interval end.")
     aggregates: dict[str, list[Aggregation]] = Field(default_factory=dict)
@@ -214,6 +220,64 @@ class FeaturesSpec(_Strict):
         return max(self.windows_days)
 
 
+ClassificationMetric = Literal["roc_auc", "pr_auc", "f1", "neg_log_loss", "neg_brier"]
+RegressionMetric = Literal["neg_rmse", "neg_mae", "r2"]
+CANDIDATE_KINDS = {"binary": ("logistic", "xgboost"), "regression": ("ridge", "xgboost")}
+
+
+class CandidateSpec(_Strict):
+    """One model family to train; ``params`` go to the estimator as they are."""
+
+    kind: Literal["logistic", "ridge", "xgboost"]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PromotionSpec(_Strict):
+    """When a challenger may replace the champion (all on the newest holdout)."""
+
+    margin: float = Field(default=0.0, ge=0, description="Primary metric must beat the champion's by more than this.")
+    floor: float = Field(description="Absolute minimum of the primary metric, also for the very first model.")
+    calibration_tolerance: float = Field(
+        default=0.01, ge=0, description="Brier score (classification) may be worse than the champion's by this much."
+    )
+    segment_floor: float | None = Field(default=None, description="Minimum primary metric in every segment.")
+    segment_tolerance: float = Field(
+        default=0.05, ge=0, description="A segment's metric may be worse than the champion's by this much."
+    )
+    min_segment_rows: int = Field(default=50, ge=1, description="Smaller segments are reported, not judged.")
+    min_segment_minority: int = Field(
+        default=10, ge=1, description="Classification: segments with fewer rows of the rarer class are not judged."
+    )
+    min_holdout_rows: int = Field(default=200, ge=1)
+
+
+class TrainingSpec(_Strict):
+    """Candidates, time split and the promotion gate of the use case's model."""
+
+    schedule: str = Field(default="0 0 * * 1", description="Cron of the scheduled training runs (weekly).")
+    window_days: int = Field(default=60, ge=3, description="Days of labelled reference days to train on.")
+    validation_days: int = Field(default=3, ge=1, description="Newest labelled days before the holdout.")
+    holdout_days: int = Field(default=3, ge=1, description="Newest labelled days: the promotion gate's holdout.")
+    min_rows: int = Field(default=1000, ge=10, description="Fewest labelled rows a training window may have.")
+    seed: int = 42
+    primary_metric: str = "roc_auc"
+    segments: list[str] = Field(default_factory=list, description="One-hot feature columns to report metrics by.")
+    candidates: dict[str, CandidateSpec] = Field(min_length=1)
+    promotion: PromotionSpec
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, expr: str) -> str:
+        if expr.startswith("@") or len(expr.split()) != 5:
+            raise ValueError(f"'{expr}' is not a 5-field cron expression")
+        _cron_period(expr)
+        return expr
+
+    @property
+    def interval(self) -> dt.timedelta:
+        return _cron_period(self.schedule)
+
+
 class UseCase(_Strict):
     """Everything the pipeline needs to know about one use case."""
 
@@ -226,6 +290,7 @@ class UseCase(_Strict):
     source: SourceSpec
     label: LabelSpec
     features: FeaturesSpec | None = None
+    training: TrainingSpec | None = None
     simulation: SimulationSpec | None = None
 
     @field_validator("name")
@@ -288,6 +353,7 @@ def cross_reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
                         problems.append((f"features.{field}", f"'{name}' is not a column of '{features['dataset']}'"))
                     elif types[name] in get_args(ColumnType) and types[name] not in allowed:
                         problems.append((f"features.{field}", f"'{name}' has type {types[name]}, need {allowed}"))
+    problems += _training_problems(raw)
     label = raw.get("label")
     if isinstance(label, dict) and label.get("dataset") is not None:
         if label["dataset"] not in datasets:
@@ -299,6 +365,32 @@ def cross_reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
                     problems.append(
                         (f"label.{field}", f"'{label[field]}' is not a column of dataset '{label['dataset']}'")
                     )
+    return problems
+
+
+def _training_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    training = raw.get("training")
+    if not isinstance(training, dict):
+        return []
+    problems = []
+    task = raw.get("task")
+    metrics = get_args(ClassificationMetric) if task == "binary" else get_args(RegressionMetric)
+    metric = training.get("primary_metric", "roc_auc")
+    if task in CANDIDATE_KINDS and metric not in metrics:
+        problems.append(("training.primary_metric", f"'{metric}' is not a {task} metric (one of {list(metrics)})"))
+    for name, candidate in (training.get("candidates") or {}).items():
+        kind = candidate.get("kind") if isinstance(candidate, dict) else None
+        if task in CANDIDATE_KINDS and kind in ("logistic", "ridge", "xgboost") and kind not in CANDIDATE_KINDS[task]:
+            problems.append(
+                (f"training.candidates.{name}.kind", f"'{kind}' does not fit a {task} task ({CANDIDATE_KINDS[task]})")
+            )
+    features = raw.get("features")
+    one_hot = (features.get("one_hot") or []) if isinstance(features, dict) else []
+    for segment in training.get("segments") or []:
+        if segment not in one_hot:
+            problems.append(("training.segments", f"'{segment}' is not one of features.one_hot {one_hot}"))
+    if not isinstance(features, dict):
+        problems.append(("training", "needs a features section: models are trained on the feature service"))
     return problems
 
 

@@ -10,7 +10,6 @@ from pipelines.config import UseCase
 from pipelines.features.engineering import FEATURE_TIMESTAMP, feature_columns
 
 FEATURES_ZONE = "features"
-SERVICE_VERSION = 1
 
 
 def feature_view_name(usecase: UseCase) -> str:
@@ -19,7 +18,8 @@ def feature_view_name(usecase: UseCase) -> str:
 
 def feature_service_name(usecase: UseCase) -> str:
     """The versioned service that training and inference both name, e.g. ``churn_v1``."""
-    return f"{usecase.name}_v{SERVICE_VERSION}"
+    assert usecase.features is not None
+    return f"{usecase.name}_v{usecase.features.version}"
 
 
 def features_dir(usecase: UseCase) -> Any:
@@ -64,7 +64,7 @@ def feast_objects(usecase: UseCase) -> list[Any]:
     service = FeatureService(
         name=feature_service_name(usecase),
         features=[view],
-        description=f"Features version {SERVICE_VERSION} of {usecase.name}: what training and inference read",
+        description=f"Features version {usecase.features.version} of {usecase.name}: what training and inference read",
         tags=tags,
     )
     return [entity, source, view, service]

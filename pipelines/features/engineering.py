@@ -40,7 +40,9 @@ def definitions_fingerprint(spec: FeaturesSpec, dataset: DatasetSpec) -> str:
     import hashlib
     import json
 
-    payload = json.dumps([spec.model_dump(mode="json"), feature_columns(spec, dataset)], sort_keys=True)
+    # The service version names the features for models; it does not change how they are computed.
+    definition = spec.model_dump(mode="json", exclude={"version"})
+    payload = json.dumps([definition, feature_columns(spec, dataset)], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines import settings
+from pipelines.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +46,8 @@ def online_store_path() -> Path:
 @contextlib.contextmanager
 def writing() -> Iterator[None]:
     """Exclusive lock for writers of the registry and online store (all use cases share them)."""
-    state_dir().mkdir(parents=True, exist_ok=True)
-    with open(state_dir() / ".lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(state_dir() / ".lock"):
+        yield
 
 
 def get_store() -> Any:

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines import settings
+from pipelines.locks import named_lock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -190,17 +189,9 @@ def _corrupt(path: Path, exc: Exception) -> CorruptPartition:
     )
 
 
-@contextlib.contextmanager
-def partition_lock(usecase: str, dataset: str, key: str) -> Iterator[None]:
+def partition_lock(usecase: str, dataset: str, key: str) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock on one partition while it is validated and written."""
-    path = settings.mlops_home() / "locks" / usecase / dataset / f"{key}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return named_lock(usecase, dataset, key)
 
 
 def resolve_quarantine(path: Path) -> Path:

@@ -1,0 +1,1 @@
+"""Training, tracking, registration and promotion of a use case's model (no Airflow imports)."""

@@ -1,0 +1,235 @@
+"""Training sets for a window of labelled days, and their split by time.
+
+The window is given by its end (a run's ``data_interval_end``, never "now"): a
+label about reference day D is used when it was known before the end, and the
+features joined to it are those as of the end of D (Feast's point-in-time join).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import TrainingSpec, UseCase
+from pipelines.errors import BadInput
+from pipelines.features.definitions import feature_service_name
+from pipelines.features.engineering import feature_columns
+from pipelines.features.serving import EVENT_TIMESTAMP, build_training_set, label_entity_rows
+from pipelines.stores import feature_store, partitions
+from pipelines.stores.partitions import CURATED, QUARANTINE, PartitionInfo
+
+log = logging.getLogger(__name__)
+
+TRAINING_ZONE = "training"
+REFERENCE_DAY = "reference_day"  # the labelled day a row is about (its split key)
+
+
+class TrainingDataError(BadInput):
+    """The window cannot give a model: too few labelled rows, one class only, no days to split."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A training set on disk and in memory, with what lineage needs."""
+
+    usecase: str
+    frame: pd.DataFrame  # entity, event_timestamp, reference_day, label, features (float32)
+    features: list[str]
+    label: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    feature_service: str
+    path: Path
+    content_hash: str
+    label_rows: int  # labelled rows known in the window
+    missing_rows: int  # of those, rows without features (reported, not trained on)
+    quarantined: list[str] = field(default_factory=list)  # label partitions left out
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    holdout: pd.DataFrame
+
+    def days(self, part: str) -> list[str]:
+        frame = getattr(self, part)
+        return sorted(str(d.date()) for d in frame[REFERENCE_DAY].unique())
+
+    def summary(self) -> dict[str, dict]:
+        return {
+            part: {"rows": len(getattr(self, part)), "days": self.days(part)}
+            for part in ("train", "validation", "holdout")
+        }
+
+
+def spec_of(usecase: UseCase) -> TrainingSpec:
+    if usecase.training is None:
+        raise ValueError(f"use case '{usecase.name}' has no training section")
+    return usecase.training
+
+
+def model_features(usecase: UseCase) -> list[str]:
+    """The columns a model of this use case takes, in the feature service's order."""
+    assert usecase.features is not None
+    return list(feature_columns(usecase.features, usecase.source.datasets[usecase.features.dataset]))
+
+
+def load_labels(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple[pd.DataFrame, list[str]]:
+    """Curated labels about reference days in ``[start, end)`` that were known before ``end``.
+
+    Returns the labels and the keys of quarantined label partitions in that range
+    (their labels are left out, and the caller says so).
+    """
+    label = usecase.label
+    ds = usecase.source.datasets[label.dataset]
+    infos = partitions.list_infos(CURATED, usecase.name, label.dataset)
+    # A label arrives after its reference day: partitions from the window's start to its end hold them.
+    needed = [path for path, info in infos if info.interval[1] > start and info.interval[0] < end]
+    quarantined = [
+        info.key
+        for _, info in partitions.list_infos(QUARANTINE, usecase.name, label.dataset)
+        if info.interval[1] > start and info.interval[0] < end
+    ]
+    if not needed:
+        return pd.DataFrame(columns=[c.name for c in ds.columns]), quarantined
+    labels = pd.concat([partitions.read_partition(p) for p in needed], ignore_index=True)
+    reference = _utc(labels[label.reference_time])
+    known = _utc(labels[ds.event_time])
+    keep = (reference >= pd.Timestamp(start)) & (known < pd.Timestamp(end))
+    return labels[keep.to_numpy()].reset_index(drop=True), quarantined
+
+
+def _utc(column: pd.Series) -> pd.Series:
+    column = pd.to_datetime(column)
+    return column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
+
+
+def build_training_data(usecase: UseCase, end: dt.datetime, window_days: int | None = None, store=None) -> TrainingData:
+    """The training set of the ``window_days`` reference days before ``end``, written atomically
+    to ``training/<use case>/<window>.parquet`` (the same window gives the same file and hash).
+
+    Raises:
+        TrainingDataError: fewer labelled rows with features than ``training.min_rows``.
+    """
+    spec = spec_of(usecase)
+    days = window_days or spec.window_days
+    start = end - dt.timedelta(days=days)
+    labels, quarantined = load_labels(usecase, start, end)
+    if quarantined:
+        log.warning("label partitions %s are quarantined: their labels are left out", quarantined)
+    rows = label_entity_rows(usecase, labels, known_at=end) if len(labels) else pd.DataFrame()
+    log.info("training window [%s, %s): %d labelled rows known by its end", start, end, len(rows))
+    if len(rows) < spec.min_rows:
+        raise TrainingDataError(
+            f"training window [{start:%Y-%m-%d}, {end:%Y-%m-%d}) of {usecase.name} has {len(rows)} labelled rows "
+            f"whose label delay ({usecase.label.delay_days} days) has passed; training needs at least "
+            f"{spec.min_rows} (training.min_rows): ingest more days or widen the window"
+        )
+    joined = build_training_set(store or feature_store.get_store(), usecase, rows)
+    features = model_features(usecase)
+    frame = joined.frame
+    if len(frame) < spec.min_rows:
+        raise TrainingDataError(
+            f"training window [{start:%Y-%m-%d}, {end:%Y-%m-%d}) of {usecase.name}: only {len(frame)} of "
+            f"{len(rows)} labelled rows have features within the TTL; training needs at least {spec.min_rows}"
+        )
+    frame = frame.assign(**{REFERENCE_DAY: frame[EVENT_TIMESTAMP] - pd.Timedelta(days=1)})
+    frame = frame[[usecase.entity.name, EVENT_TIMESTAMP, REFERENCE_DAY, usecase.label.column, *features]]
+    frame = frame.astype({name: np.float32 for name in features}).sort_values(
+        [EVENT_TIMESTAMP, usecase.entity.name], ignore_index=True
+    )
+    info = PartitionInfo.describe(frame, usecase.name, "training", start, end, status="training")
+    path = partitions.partition_path(TRAINING_ZONE, usecase.name, "training", info.key)
+    old = partitions.read_info(path)
+    if old is None or old.content_hash != info.content_hash:
+        partitions.write_partition(path, frame, info)
+    log.info(
+        "training set %s: %d rows, %d without features, hash %s",
+        path,
+        len(frame),
+        len(joined.missing),
+        info.content_hash[:12],
+    )
+    return TrainingData(
+        usecase=usecase.name,
+        frame=frame,
+        features=features,
+        label=usecase.label.column,
+        window_start=start,
+        window_end=end,
+        feature_service=feature_service_name(usecase),
+        path=path,
+        content_hash=info.content_hash,
+        label_rows=len(rows),
+        missing_rows=len(joined.missing),
+        quarantined=quarantined,
+    )
+
+
+def read_training_data(usecase: UseCase, path: Path) -> TrainingData:
+    """A training set written by :func:`build_training_data`, read back (another task's output)."""
+    info = partitions.read_info(path)
+    if info is None:
+        raise FileNotFoundError(f"no training set at {path}")
+    frame = partitions.read_partition(path)
+    start, end = info.interval
+    return TrainingData(
+        usecase=usecase.name,
+        frame=frame,
+        features=model_features(usecase),
+        label=usecase.label.column,
+        window_start=start,
+        window_end=end,
+        feature_service=feature_service_name(usecase),
+        path=path,
+        content_hash=info.content_hash,
+        label_rows=info.rows,
+        missing_rows=0,
+    )
+
+
+def split_by_time(frame: pd.DataFrame, spec: TrainingSpec) -> Split:
+    """Train on the oldest days, validate on the next ``validation_days``, hold out the newest
+    ``holdout_days``. No random split: rows of one day are never on both sides.
+
+    Raises:
+        TrainingDataError: too few distinct labelled days for the three parts.
+    """
+    days = sorted(frame[REFERENCE_DAY].unique())
+    needed = spec.holdout_days + spec.validation_days + 1
+    if len(days) < needed:
+        raise TrainingDataError(
+            f"the window has {len(days)} labelled days; a time split needs at least {needed} "
+            f"({spec.holdout_days} holdout + {spec.validation_days} validation + 1 training day)"
+        )
+    holdout_from = days[-spec.holdout_days]
+    validation_from = days[-(spec.holdout_days + spec.validation_days)]
+    day = frame[REFERENCE_DAY]
+    return Split(
+        train=frame[day < validation_from].reset_index(drop=True),
+        validation=frame[(day >= validation_from) & (day < holdout_from)].reset_index(drop=True),
+        holdout=frame[day >= holdout_from].reset_index(drop=True),
+    )
+
+
+def check_labels(split: Split, label: str, task: str) -> None:
+    """A classifier needs both classes in what it is trained and judged on.
+
+    Raises:
+        TrainingDataError: names the part and the only class it has.
+    """
+    if task != "binary":
+        return
+    for part in ("train", "validation", "holdout"):
+        classes = sorted(getattr(split, part)[label].unique().tolist())
+        if len(classes) < 2:
+            raise TrainingDataError(
+                f"the {part} days {split.days(part)} have only label {label}={classes}: a classifier needs both "
+                "classes; widen the window"
+            )

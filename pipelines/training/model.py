@@ -1,0 +1,58 @@
+"""The model a use case registers: a fitted estimator behind MLflow's pyfunc interface.
+
+Every candidate, whatever its library, is logged as a :class:`ScoringModel`, so
+the promotion gate, batch inference and the drift monitor score any version the
+same way: ``mlflow.pyfunc.load_model(uri).predict(features)`` returns one score
+per row (the positive class's probability, or the regression estimate), with the
+feature columns checked against the logged signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+SCORE = "score"
+
+
+@dataclass
+class Fitted:
+    """A fitted estimator of one candidate kind, and how it scores a float32 matrix."""
+
+    kind: str  # logistic, ridge (scikit-learn pipelines) or xgboost (a Booster)
+    task: str
+    estimator: Any
+    best_iteration: int | None = None
+
+    def score(self, matrix: np.ndarray) -> np.ndarray:
+        if self.kind == "xgboost":
+            rounds = (0, self.best_iteration + 1) if self.best_iteration is not None else (0, 0)
+            return np.asarray(self.estimator.inplace_predict(matrix, iteration_range=rounds), dtype=float)
+        if self.task == "binary":
+            return self.estimator.predict_proba(matrix)[:, 1]
+        return np.asarray(self.estimator.predict(matrix), dtype=float)
+
+    def importances(self, features: list[str]) -> dict[str, float]:
+        """Gain per feature (trees) or absolute coefficient on standardized features (linear)."""
+        if self.kind == "xgboost":
+            gains = self.estimator.get_score(importance_type="gain")
+            return {name: float(gains.get(f"f{i}", gains.get(name, 0.0))) for i, name in enumerate(features)}
+        coef = np.ravel(self.estimator[-1].coef_)
+        return {name: float(abs(c)) for name, c in zip(features, coef, strict=True)}
+
+
+class ScoringModel(mlflow.pyfunc.PythonModel):
+    """Scores a frame of the feature service's columns; the threshold travels with the model."""
+
+    def __init__(self, fitted: Fitted, features: list[str], threshold: float | None):
+        self.fitted = fitted
+        self.features = list(features)
+        self.threshold = threshold
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        matrix = model_input[self.features].to_numpy(dtype=np.float32, na_value=np.nan)
+        return pd.DataFrame({SCORE: self.fitted.score(matrix)})

@@ -1,0 +1,266 @@
+"""Train a use case's candidates on a training set, each tracked in MLflow, and pick the best.
+
+One parent run per training (the DAG run), one nested run per candidate. A
+candidate that fails to train is logged as a failed nested run; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from pipelines import settings
+from pipelines.config import UseCase
+from pipelines.errors import BadInput
+from pipelines.training import candidates, metrics, plots, tracking
+from pipelines.training.dataset import Split, TrainingData, check_labels, spec_of, split_by_time
+
+log = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "model"
+PARTS = ("train", "validation", "holdout")
+
+
+class UnknownCandidate(BadInput):
+    """A candidate name that the use case's config does not define."""
+
+
+class NoCandidateTrained(BadInput):
+    """Every candidate failed to train: nothing to register."""
+
+
+@dataclass
+class CandidateResult:
+    name: str
+    kind: str
+    run_id: str
+    status: str  # "trained" or "failed"
+    model_uri: str = ""
+    threshold: float | None = None
+    validation: dict[str, float] = field(default_factory=dict)
+    holdout: dict[str, float] = field(default_factory=dict)
+    segments: dict[str, dict[str, float]] = field(default_factory=dict)
+    error: str = ""
+    fit_seconds: float = 0.0
+
+
+@dataclass
+class TrainingOutcome:
+    parent_run_id: str
+    experiment_id: str
+    results: list[CandidateResult]
+    best: str  # name of the best trained candidate (on the validation days)
+    split: dict[str, dict]
+
+    def best_result(self) -> CandidateResult:
+        return next(r for r in self.results if r.name == self.best)
+
+    def to_dict(self) -> dict[str, Any]:
+        return metrics.json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingOutcome:
+        return cls(**(data | {"results": [CandidateResult(**r) for r in data["results"]]}))
+
+
+def experiment_name(usecase: UseCase) -> str:
+    return usecase.name
+
+
+def check_candidates(usecase: UseCase, names: list[str] | None) -> list[str]:
+    """The candidates to train: ``names`` (all configured ones when empty), each known.
+
+    Raises:
+        UnknownCandidate: lists the unknown names and the configured ones.
+    """
+    configured = list(spec_of(usecase).candidates)
+    names = list(names or configured)
+    unknown = [n for n in names if n not in configured]
+    if unknown:
+        raise UnknownCandidate(
+            f"unknown candidate(s) {unknown} for '{usecase.name}': training.candidates defines {configured}"
+        )
+    return names
+
+
+def git_commit() -> str:
+    """The repository's commit (with ``-dirty`` when it has uncommitted changes), else ``unknown``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=settings.REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=settings.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit + ("-dirty" if dirty else "")) if commit else "unknown"
+
+
+def pip_requirements() -> list[str]:
+    """What a logged model needs, pinned to what trained it (MLflow would otherwise infer it slowly)."""
+    packages = ["mlflow", "pandas", "numpy", "scikit-learn", "xgboost", "cloudpickle"]
+    return [f"{p}=={metadata.version(p)}" for p in packages]
+
+
+def train_candidates(
+    usecase: UseCase,
+    data: TrainingData,
+    names: list[str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> TrainingOutcome:
+    """Split ``data`` by time, train each candidate in a nested MLflow run, pick the best on validation.
+
+    Raises:
+        TrainingDataError: the window cannot be split or has one class only.
+        NoCandidateTrained: every candidate failed (each failure is in its run).
+    """
+    import mlflow
+
+    spec = spec_of(usecase)
+    names = check_candidates(usecase, names)
+    split = split_by_time(data.frame, spec)
+    check_labels(split, data.label, usecase.task)
+    exp = tracking.experiment_id(experiment_name(usecase))
+    base_tags = {
+        "usecase": usecase.name,
+        "git_commit": git_commit(),
+        "feature_service": data.feature_service,
+        "training_window": f"{data.window_start.isoformat()}/{data.window_end.isoformat()}",
+        "data_hash": data.content_hash,
+    } | (tags or {})
+    dataset = mlflow.data.from_pandas(
+        data.frame,
+        source=str(data.path),
+        targets=data.label,
+        name=f"{data.feature_service}:{data.window_start:%Y-%m-%d}..{data.window_end:%Y-%m-%d}",
+        digest=data.content_hash[:20],
+    )
+    run_name = f"train {data.window_start:%Y-%m-%d}..{data.window_end:%Y-%m-%d}"
+    with mlflow.start_run(experiment_id=exp, run_name=run_name, tags=base_tags) as parent:
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_params(
+            {
+                "window_start": data.window_start.isoformat(),
+                "window_end": data.window_end.isoformat(),
+                "feature_service": data.feature_service,
+                "candidates": ",".join(names),
+                "seed": spec.seed,
+                "primary_metric": spec.primary_metric,
+            }
+            | {f"{part}_rows": len(getattr(split, part)) for part in PARTS}
+            | {f"{part}_days": ",".join(split.days(part)) for part in ("validation", "holdout")}
+        )
+        mlflow.log_dict(split.summary(), "split.json")
+        results = [_train_one(usecase, data, split, name, exp, base_tags, dataset) for name in names]
+        trained = [r for r in results if r.status == "trained"]
+        failed = [r for r in results if r.status != "trained"]
+        mlflow.set_tag("failed_candidates", ",".join(r.name for r in failed) or "none")
+        if not trained:
+            mlflow.set_tag("best_candidate", "none")
+            raise NoCandidateTrained(
+                "every candidate failed to train: " + "; ".join(f"{r.name}: {r.error}" for r in failed)
+            )
+        best = max(trained, key=lambda r: _orderable(r.validation.get(spec.primary_metric)))
+        mlflow.set_tag("best_candidate", best.name)
+        mlflow.log_metrics(metrics.flat(best.holdout, "best/holdout/"))
+    for r in results:
+        log.info(
+            "candidate %s (%s): %s%s",
+            r.name,
+            r.kind,
+            r.status,
+            f", validation {spec.primary_metric} {r.validation.get(spec.primary_metric, float('nan')):.4f}"
+            if r.status == "trained"
+            else f": {r.error}",
+        )
+    return TrainingOutcome(parent.info.run_id, exp, results, best.name, split.summary())
+
+
+def _orderable(value: float | None) -> float:
+    return value if metrics.is_number(value) else -np.inf
+
+
+def _train_one(
+    usecase: UseCase,
+    data: TrainingData,
+    split: Split,
+    name: str,
+    experiment: str,
+    tags: dict[str, str],
+    dataset: Any,
+) -> CandidateResult:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from pipelines.training.model import ScoringModel
+
+    spec = spec_of(usecase)
+    candidate = spec.candidates[name]
+    task = usecase.task
+    features = data.features
+    with mlflow.start_run(
+        experiment_id=experiment, run_name=name, nested=True, tags=tags | {"candidate": name, "kind": candidate.kind}
+    ) as run:
+        result = CandidateResult(name, candidate.kind, run.info.run_id, "failed")
+        try:
+            mlflow.log_input(dataset, context="training")
+            x = {part: getattr(split, part)[features].to_numpy(np.float32) for part in PARTS}
+            y = {part: getattr(split, part)[data.label].to_numpy() for part in PARTS}
+            t0 = time.perf_counter()
+            fitted, params = candidates.fit(
+                candidate, task, spec.seed, x["train"], y["train"], x["validation"], y["validation"]
+            )
+            result.fit_seconds = time.perf_counter() - t0
+            mlflow.log_params({"kind": candidate.kind, "seed": spec.seed} | params)
+            validation_scores = fitted.score(x["validation"])
+            threshold = metrics.choose_threshold(y["validation"], validation_scores) if task == "binary" else None
+            holdout_scores = fitted.score(x["holdout"])
+            result.threshold = threshold
+            result.validation = metrics.metrics_for(task, y["validation"], validation_scores, threshold)
+            result.holdout = metrics.metrics_for(task, y["holdout"], holdout_scores, threshold)
+            result.segments = metrics.segment_metrics(
+                task, split.holdout, y["holdout"], holdout_scores, threshold, spec.segments
+            )
+            mlflow.log_metrics(
+                metrics.flat(result.validation, "validation/")
+                | metrics.flat(result.holdout, "holdout/")
+                | {"fit_seconds": result.fit_seconds}
+                | ({"threshold": threshold} if threshold is not None else {})
+            )
+            for segment, values in result.segments.items():
+                mlflow.log_metrics(metrics.flat(values, f"holdout_segment/{segment.replace('=', '/')}/"))
+            mlflow.log_dict(result.segments, "segment_metrics.json")
+            figures = plots.holdout_figures(task, y["holdout"], holdout_scores, f"{name}, holdout")
+            figures["feature_importance.png"] = plots.importance_figure(fitted.importances(features), name)
+            for file_name, fig in figures.items():
+                mlflow.log_figure(fig, f"plots/{file_name}")
+            plots.close(list(figures.values()))
+            example = split.holdout[features].head(5)
+            scoring = ScoringModel(fitted, features, threshold)
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=scoring,
+                signature=infer_signature(example, scoring.predict(None, example)),
+                input_example=example,
+                pip_requirements=pip_requirements(),
+            )
+            result.model_uri = info.model_uri
+            result.status = "trained"
+        except Exception as exc:  # one candidate's failure must not stop the others
+            result.error = f"{type(exc).__name__}: {exc}"
+            log.error("candidate %s failed to train:\n%s", name, traceback.format_exc())
+            mlflow.set_tag("error", result.error[:5000])
+            mlflow.end_run(status="FAILED")
+    return result
