@@ -106,7 +106,7 @@ def evaluate(client: Any, usecase: UseCase, version: str, holdout: pd.DataFrame,
     try:
         model = mlflow.pyfunc.load_model(f"models:/{model_name(usecase)}/{version}")
         scores = (
-            np.asarray(model.predict(holdout[model_input_columns(model)])).reshape(len(holdout), -1)[:, 0].astype(float)
+            np.asarray(model.predict(holdout[model_input_columns(model, usecase)])).reshape(len(holdout), -1)[:, 0].astype(float)
         )
         if not np.isfinite(scores).all():
             raise ValueError(f"{int((~np.isfinite(scores)).sum())} scores are not finite numbers")
@@ -120,9 +120,12 @@ def evaluate(client: Any, usecase: UseCase, version: str, holdout: pd.DataFrame,
     return result
 
 
-def model_input_columns(model: Any) -> list[str]:
-    """The feature columns a loaded pyfunc model's signature names."""
-    return [c.name for c in model.metadata.get_input_schema().inputs]
+def model_input_columns(model: Any, usecase: UseCase) -> list[str]:
+    """The feature columns a loaded pyfunc model's signature names (the use case's, without one)."""
+    from pipelines.training.dataset import model_features
+
+    schema = model.metadata.get_input_schema()
+    return [c.name for c in schema.inputs] if schema is not None else model_features(usecase)
 
 
 def decide(

@@ -17,6 +17,10 @@ from pipelines import settings
 # Seconds a writer waits for SQLite's lock instead of failing with "database is locked".
 SQLITE_BUSY_TIMEOUT = 60
 
+# mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI (for subprocesses), so the
+# variable only means "the user chose a store" when it differs from what we set ourselves.
+_ours: dict[str, str] = {}
+
 
 def mlflow_dir() -> Path:
     return settings.mlops_home() / "mlflow"
@@ -26,19 +30,24 @@ def artifacts_root() -> Path:
     return mlflow_dir() / "artifacts"
 
 
+def _user_setting(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value and value != _ours.get(name) else None
+
+
 def tracking_uri() -> str:
     """``$MLFLOW_TRACKING_URI``, else the embedded SQLite store under ``$MLOPS_HOME``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or (
+    return _user_setting("MLFLOW_TRACKING_URI") or (
         f"sqlite:///{mlflow_dir() / 'mlflow.db'}?timeout={SQLITE_BUSY_TIMEOUT}"
     )
 
 
 def registry_uri() -> str:
-    return os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri()
+    return _user_setting("MLFLOW_REGISTRY_URI") or tracking_uri()
 
 
 def uses_local_store() -> bool:
-    return "MLFLOW_TRACKING_URI" not in os.environ
+    return _user_setting("MLFLOW_TRACKING_URI") is None
 
 
 def configure() -> Any:
@@ -52,9 +61,14 @@ def configure() -> Any:
     # Alembic logs every migration at INFO on the first use of a new store.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in task logs
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_registry_uri(registry_uri())
-    return mlflow.MlflowClient(tracking_uri(), registry_uri())
+    chosen = {name: _user_setting(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    tracking, registry = tracking_uri(), registry_uri()
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+    for name, value in (("MLFLOW_TRACKING_URI", tracking), ("MLFLOW_REGISTRY_URI", registry)):
+        if chosen[name] is None:  # whatever MLflow exports now is ours, not the user's choice
+            _ours[name] = value
+    return mlflow.MlflowClient(tracking, registry)
 
 
 def experiment_id(name: str) -> str:

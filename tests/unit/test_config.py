@@ -125,3 +125,26 @@ def test_an_unknown_timezone_is_refused_at_load_time(tmp_path):
     raw["schedule"]["timezone"] = "Mars/Olympus"
     with pytest.raises(ConfigError, match=r"schedule.timezone: 'Mars/Olympus' is not a known timezone"):
         load_usecase(_write(tmp_path, raw))
+
+
+def test_training_settings_must_fit_the_task_and_the_features(tmp_path):
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    raw["training"]["primary_metric"] = "rmse"
+    raw["training"]["segments"] = ["region", "postcode"]
+    raw["training"]["candidates"]["ridge"] = {"kind": "ridge"}
+    raw["training"]["promotion"].pop("floor")
+    with pytest.raises(ConfigError) as err:
+        load_usecase(_write(tmp_path, raw))
+    message = str(err.value)
+    assert "training.primary_metric: 'rmse' is not a binary metric" in message
+    assert "training.segments: 'postcode' is not one of features.one_hot" in message
+    assert "training.candidates.ridge.kind: 'ridge' does not fit a binary task" in message
+    assert "training.promotion.floor" in message
+
+
+def test_the_feature_service_version_comes_from_the_config(churn):
+    from pipelines.features.definitions import feature_service_name
+
+    assert feature_service_name(churn) == "churn_v1"
+    bumped = churn.model_copy(update={"features": churn.features.model_copy(update={"version": 2})})
+    assert feature_service_name(bumped) == "churn_v2"

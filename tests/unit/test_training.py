@@ -1,0 +1,132 @@
+"""Time split, metrics and the promotion policy: plain functions on small frames, no MLflow."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.config import PromotionSpec
+from pipelines.training import metrics
+from pipelines.training.dataset import REFERENCE_DAY, TrainingDataError, check_labels, split_by_time
+from pipelines.training.promotion import Evaluation, decide
+from pipelines.training.train import UnknownCandidate, check_candidates
+
+
+def _frame(days: int, per_day: int = 4) -> pd.DataFrame:
+    day = pd.date_range("2025-01-01", periods=days, freq="D", tz="UTC").repeat(per_day)
+    return pd.DataFrame({REFERENCE_DAY: day, "churned": np.tile([0, 1], days * per_day // 2), "x": 1.0})
+
+
+def test_split_by_time_keeps_whole_days_in_order(churn):
+    spec = churn.training.model_copy(update={"validation_days": 2, "holdout_days": 3})
+    split = split_by_time(_frame(10).sample(frac=1, random_state=0), spec)
+    assert split.days("holdout") == ["2025-01-08", "2025-01-09", "2025-01-10"]
+    assert split.days("validation") == ["2025-01-06", "2025-01-07"]
+    assert split.days("train")[-1] == "2025-01-05"
+    assert len(split.train) + len(split.validation) + len(split.holdout) == 40
+    assert split.summary()["holdout"]["rows"] == 12
+
+
+def test_too_few_days_to_split_says_how_many_are_needed(churn):
+    spec = churn.training.model_copy(update={"validation_days": 2, "holdout_days": 3})
+    with pytest.raises(TrainingDataError, match="has 5 labelled days; a time split needs at least 6"):
+        split_by_time(_frame(5), spec)
+
+
+def test_a_single_class_window_is_refused(churn):
+    frame = _frame(10).assign(churned=0)
+    split = split_by_time(frame, churn.training.model_copy(update={"validation_days": 2, "holdout_days": 3}))
+    with pytest.raises(TrainingDataError, match=r"only label churned=\[0\]"):
+        check_labels(split, "churned", "binary")
+
+
+def test_unknown_candidates_are_named_with_the_configured_ones(churn):
+    assert check_candidates(churn, None) == ["logistic", "xgboost"]
+    assert check_candidates(churn, ["xgboost"]) == ["xgboost"]
+    with pytest.raises(UnknownCandidate, match=r"\['lightgbm'\].*defines \['logistic', 'xgboost'\]"):
+        check_candidates(churn, ["xgboost", "lightgbm"])
+
+
+def test_metrics_and_threshold():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    scores = np.array([0.1, 0.2, 0.8, 0.7, 0.3, 0.9])
+    threshold = metrics.choose_threshold(y, scores)
+    assert 0.3 < threshold <= 0.7
+    m = metrics.classification_metrics(y, scores, threshold)
+    assert m["roc_auc"] == 1.0 and m["f1"] == 1.0 and m["rows"] == 6 and m["minority"] == 3
+    one_class = metrics.classification_metrics(np.zeros(3), np.array([0.1, 0.2, 0.3]), 0.5)
+    assert math.isnan(one_class["roc_auc"])
+    assert metrics.json_safe({"a": [math.nan, 1.0], "b": math.inf}) == {"a": [None, 1.0], "b": None}
+
+
+def test_segments_come_from_one_hot_columns():
+    frame = pd.DataFrame({"plan_is_basic": [1, 0, 0], "plan_is_premium": [0, 1, 0]})
+    assert metrics.segment_values(frame, "plan").tolist() == ["basic", "premium", "unknown"]
+
+
+SPEC = PromotionSpec(
+    margin=0.01, floor=0.6, calibration_tolerance=0.01, segment_floor=0.55, segment_tolerance=0.05, min_holdout_rows=100
+)
+
+
+def _eval(version: str, auc: float, brier: float = 0.1, segments: dict | None = None, **kw) -> Evaluation:
+    seg = {k: {"roc_auc": v, "rows": 500.0, "minority": 50.0} for k, v in (segments or {}).items()}
+    return Evaluation(version, {"roc_auc": auc, "brier": brier}, seg, rows=kw.pop("rows", 1000), **kw)
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "promote", "reason"),
+    [
+        (_eval("2", 0.80), _eval("1", 0.75), True, "beats champion v1"),
+        (_eval("2", 0.75), _eval("1", 0.75), False, "margin"),  # equal is not better
+        (_eval("2", 0.755), _eval("1", 0.75), False, "margin"),  # better, but not by the margin
+        (_eval("2", 0.70), _eval("1", 0.75), False, "margin"),
+        (
+            _eval("2", 0.80, segments={"region=west": 0.60}),
+            _eval("1", 0.75, segments={"region=west": 0.70}),
+            False,
+            "segment region=west",
+        ),
+        (_eval("2", 0.80, segments={"region=west": 0.50}), _eval("1", 0.75), False, "below floor 0.55"),
+        (_eval("2", 0.80, brier=0.2), _eval("1", 0.75, brier=0.1), False, "calibration"),
+        (_eval("2", 0.80, rows=50), _eval("1", 0.75), False, "holdout_size"),
+        (_eval("2", 0.58), None, False, "floor"),
+        (_eval("1", 0.65), None, True, "first model"),
+        (_eval("2", 0.80, error="ValueError: boom"), None, False, "does not load or score"),
+        (_eval("2", 0.65), _eval("1", math.nan, error="OSError: gone"), True, "no longer scores"),
+    ],
+    ids=[
+        "better",
+        "equal",
+        "within-margin",
+        "worse",
+        "better-but-one-segment-worse",
+        "segment-below-floor",
+        "worse-calibration",
+        "holdout-too-small",
+        "below-floor",
+        "first-model",
+        "does-not-score",
+        "champion-unscorable",
+    ],
+)
+def test_promotion_policy(challenger, champion, promote, reason):
+    decision = decide(challenger, champion, SPEC, "roc_auc", "binary")
+    assert decision.promote is promote
+    assert reason in decision.reason
+
+
+def test_small_segments_are_reported_not_judged():
+    tiny = _eval("2", 0.80, segments={"region=west": 0.10})
+    tiny.segments["region=west"]["minority"] = 3.0
+    assert decide(tiny, _eval("1", 0.75, segments={"region=west": 0.9}), SPEC, "roc_auc", "binary").promote
+
+
+def test_force_promotes_a_worse_model_but_never_one_that_does_not_score():
+    forced = decide(_eval("2", 0.50), _eval("1", 0.75), SPEC, "roc_auc", "binary", force=True)
+    assert forced.promote and forced.forced and "despite" in forced.reason
+    broken = decide(_eval("2", 0.9, error="RuntimeError: x"), _eval("1", 0.75), SPEC, "roc_auc", "binary", force=True)
+    assert not broken.promote
