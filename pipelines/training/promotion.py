@@ -105,9 +105,8 @@ def evaluate(client: Any, usecase: UseCase, version: str, holdout: pd.DataFrame,
     result = Evaluation(version=version, rows=len(holdout))
     try:
         model = mlflow.pyfunc.load_model(f"models:/{model_name(usecase)}/{version}")
-        scores = (
-            np.asarray(model.predict(holdout[model_input_columns(model, usecase)])).reshape(len(holdout), -1)[:, 0].astype(float)
-        )
+        predicted = model.predict(holdout[model_input_columns(model, usecase)])
+        scores = np.asarray(predicted).reshape(len(holdout), -1)[:, 0].astype(float)
         if not np.isfinite(scores).all():
             raise ValueError(f"{int((~np.isfinite(scores)).sum())} scores are not finite numbers")
     except Exception as exc:
