@@ -13,8 +13,9 @@ endif
 VENV := .venv
 BIN := $(VENV)/bin
 UI_PORT ?= 8080
+MLFLOW_PORT ?= 5000
 
-.PHONY: demo test lint ui bench venv clean
+.PHONY: demo test lint ui mlflow-ui bench venv clean
 
 venv: $(VENV)/.synced
 
@@ -36,6 +37,9 @@ lint: venv
 
 ui: venv ## Airflow (api-server, scheduler, dag-processor, triggerer) on the demo's state
 	$(BIN)/mlops ui --port $(UI_PORT)
+
+mlflow-ui: venv ## MLflow's UI on the demo's runs, models, aliases and model cards
+	$(BIN)/mlops mlflow-ui --port $(MLFLOW_PORT)
 
 bench: venv ## Benchmarks (by hand, not in CI)
 	$(BIN)/python bench/ingest.py

@@ -170,6 +170,25 @@ def _root_log_stream(stream: Any) -> Any:
             handler.stream = old
 
 
+@contextlib.contextmanager
+def params_restored(dag: Any) -> Any:
+    """Undo what a run's conf writes into the DAG's own Param objects.
+
+    Airflow resolves a run's conf into the DAG's Param objects in place; a worker
+    parses the DAG anew for every task, but ``dag.test`` in one process reuses the
+    objects, so one run's conf would become the next run's defaults.
+    """
+    import copy
+
+    saved = copy.deepcopy(dag.params), {t.task_id: copy.deepcopy(t.params) for t in dag.tasks}
+    try:
+        yield
+    finally:
+        dag.params = saved[0]
+        for task in dag.tasks:
+            task.params = saved[1][task.task_id]
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     dag_id: str
@@ -208,7 +227,8 @@ def run_interval(
         asset_driven = is_asset_driven(dag.timetable)
         if asset_driven:  # no timetable intervals: the interval travels in the run's params
             conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat(), **(conf or {})}
-        dr = dag.test(logical_date=end, run_after=end, run_conf=conf)
+        with params_restored(dag):
+            dr = dag.test(logical_date=end, run_after=end, run_conf=conf)
     if not asset_driven and (dr.data_interval_start != start or dr.data_interval_end != end):
         raise RuntimeError(
             f"{dag.dag_id}: asked for [{start}, {end}) but Airflow ran "

@@ -5,6 +5,7 @@ mlops simulate --usecase churn --start 2025-01-01 --days 60 --customers 5000 --s
 mlops demo [--usecase churn] [--days 30]
 mlops status [--json]
 mlops ui [--port 8080]          # Airflow's web UI and scheduler on the same state
+mlops mlflow-ui [--port 5000]   # MLflow's UI on the project's tracking store and registry
 mlops airflow ARGS...           # the airflow CLI on the same state, e.g. `mlops airflow backfill create ...`
 mlops feast ARGS...             # the feast CLI on feature_repo/, e.g. `mlops feast feature-views list`
 mlops features rebuild          # rebuild Feast's registry and online store from the feature partitions
@@ -122,30 +123,77 @@ def cmd_demo(args: argparse.Namespace) -> int:
     world, days = simulate(usecase, args)
     stages = ["ingest"] + (["features"] if usecase.features else [])
     dags = [airflow_admin.load_dag(usecase.dag_id(stage)) for stage in stages]
+    train_dag = airflow_admin.load_dag(usecase.dag_id("train")) if usecase.training else None
     rows = []
     print(f"running {', '.join(d.dag_id for d in dags)} for {days} daily intervals (in-process dag.test)")
+    if train_dag is not None:
+        print(f"and {train_dag.dag_id} at its weekly ticks ({usecase.training.schedule}) once labels allow")
     t0 = time.perf_counter()
+    verdicts = []
     for i in range(days):
         start = dt.datetime.combine(world.start + dt.timedelta(days=i), dt.time(0), tzinfo=dt.UTC)
+        end = start + dt.timedelta(days=1)
         states = []
         for dag in dags:  # in order, as the scheduler would: features run on what ingestion published
-            log_file = settings.mlops_home() / "logs" / "demo" / dag.dag_id / f"{start.date()}.log"
-            outcome = airflow_admin.run_interval(dag, start, start + dt.timedelta(days=1), log_file=log_file)
+            outcome = airflow_admin.run_interval(dag, start, end, log_file=_demo_log(dag.dag_id, start))
             rows.append(outcome)
-            states.append(f"{dag.dag_id} {outcome.state}" + ("" if outcome.ok else f" (task log: {log_file})"))
+            states.append(
+                f"{dag.dag_id} {outcome.state}" + ("" if outcome.ok else f" (log: {_demo_log(dag.dag_id, start)})")
+            )
             if not outcome.ok:
                 break
+        if train_dag is not None and all(r.ok for r in rows[-len(dags) :]):
+            note = _demo_training(usecase, train_dag, world.start, end, rows)
+            if note:
+                states.append(note)
+                verdicts.append(f"{end.date()}: {note}")
         print(f"  {start.date()}  " + ", ".join(states), flush=True)
     elapsed = time.perf_counter() - t0
     print()
     print(_status_table(usecase, [(world.start + dt.timedelta(days=i)).isoformat() for i in range(days)]))
+    if verdicts:
+        print("\ntraining:\n  " + "\n  ".join(verdicts))
     failed = [r for r in rows if not r.ok]
     print(
         f"\n{len(rows) - len(failed)} of {len(rows)} runs succeeded in {elapsed:.1f}s. "
-        f"Data Docs: {settings.reports_dir() / 'data_docs' / 'index.html'}. "
-        "See the runs in the Airflow UI with `make ui`."
+        f"Data Docs: {settings.reports_dir() / 'data_docs' / 'index.html'}."
+        + (f" Model cards: {settings.reports_dir() / usecase.name / 'model_cards'}." if train_dag else "")
+        + " See the runs in the Airflow UI with `make ui`"
+        + (", the models with `make mlflow-ui`." if train_dag else ".")
     )
     return 1 if failed else 0
+
+
+def _demo_log(dag_id: str, start: dt.datetime) -> Path:
+    return settings.mlops_home() / "logs" / "demo" / dag_id / f"{start.date()}.log"
+
+
+def _demo_training(usecase: UseCase, dag: Any, first_day: dt.date, end: dt.datetime, rows: list) -> str:
+    """Run the training DAG when ``end`` is one of its schedule's ticks and enough labelled days exist."""
+    from croniter import croniter
+
+    from mlops import airflow_admin
+
+    spec = usecase.training
+    assert spec is not None
+    from zoneinfo import ZoneInfo
+
+    local_end = end.astimezone(ZoneInfo(usecase.schedule.timezone)).replace(tzinfo=None)
+    if not croniter.match(spec.schedule, local_end):
+        return ""
+    labelled = (end.date() - first_day).days - usecase.label.delay_days
+    needed = spec.validation_days + spec.holdout_days + 2
+    if labelled < needed:
+        return f"{dag.dag_id} skipped ({max(labelled, 0)} labelled days, needs {needed})"
+    log_file = _demo_log(dag.dag_id, end - spec.interval)
+    outcome = airflow_admin.run_interval(dag, end - spec.interval, end, log_file=log_file)
+    rows.append(outcome)
+    if not outcome.ok:
+        return f"{dag.dag_id} {outcome.state} (log: {log_file})"
+    from pipelines.training.promotion import decisions_dir, verdict
+
+    records = sorted(decisions_dir(usecase).glob("v*.json"), key=lambda p: p.stat().st_mtime)
+    return verdict(json.loads(records[-1].read_text())) if records else f"{dag.dag_id} success"
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -163,6 +211,20 @@ def cmd_ui(args: argparse.Namespace) -> int:
         flush=True,
     )
     os.execvpe("airflow", ["airflow", "standalone"], env)
+    return 0  # not reached
+
+
+def cmd_mlflow_ui(args: argparse.Namespace) -> int:
+    """Start MLflow's UI on the project's tracking store, artefacts and registry."""
+    import os
+
+    from pipelines.training import tracking
+
+    tracking.mlflow_dir().mkdir(parents=True, exist_ok=True)
+    command = tracking.ui_command(args.port)
+    print(f"MLflow UI: http://127.0.0.1:{args.port}  (store {tracking.tracking_uri()}). Stop with Ctrl-C.", flush=True)
+    bin_dir = Path(sys.executable).parent
+    os.execvp(str(bin_dir / command[0]), [str(bin_dir / command[0]), *command[1:]])
     return 0  # not reached
 
 
@@ -244,6 +306,11 @@ def status(usecases: list[UseCase]) -> dict[str, Any]:
                 ),
                 "latest_materialized": json.loads(record.read_text()) if record.exists() else None,
             }
+        if usecase.training:
+            from pipelines.training.promotion import model_status
+
+            entry["dags"] += [usecase.dag_id("train"), usecase.dag_id("rollback")]
+            entry["model"] = model_status(usecase)
         out["usecases"][usecase.name] = entry
     return out
 
@@ -305,6 +372,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  features: {uc['features']['feature_partitions']} partitions; latest materialized interval: "
                 + (f"[{latest['interval_start']}, {latest['interval_end']}]" if latest else "none")
             )
+        if uc.get("model"):
+            m = uc["model"]
+            aliases = ", ".join(f"{a} v{v}" for a, v in m["aliases"].items() if v) or "no aliases"
+            print(f"  model {m['model']}: {m['versions']} versions; {aliases}")
+            if m["latest_decision"]:
+                d = m["latest_decision"]
+                what = d.get("decision") or ("rolled back" if d.get("changed") else "rollback: no change")
+                print(f"  latest decision: v{d['version']} {what} ({d['decided_at'][:19]}): {d['reason']}")
+        elif "model" in uc:
+            print("  model: none trained yet (run the train DAG)")
     return 0
 
 
@@ -342,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help="start Airflow locally on the same state (web UI, scheduler, ...)")
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("mlflow-ui", help="start MLflow's UI on the project's tracking store and registry")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_mlflow_ui)
 
     p = sub.add_parser("status", help="state folder, use cases and their latest partitions")
     p.add_argument("--json", action="store_true", help="machine-readable output")

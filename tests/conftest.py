@@ -7,6 +7,7 @@ data folders (curated, quarantine, reports, GX state) are per test, through the
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -101,3 +102,47 @@ def postgres_url() -> str:
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION, ignore_errors=True)
+
+
+# A labelled history for training: 18 simulated days, labels 7 days late, so the
+# labels of 10 days are known at LABELLED_END (curated data, features, Feast registry).
+LABELLED_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+LABELLED_DAYS = 18
+LABELLED_END = LABELLED_START + dt.timedelta(days=LABELLED_DAYS)
+
+
+@pytest.fixture(scope="module")
+def labelled_history(tmp_path_factory) -> Path:
+    """Built once per test module; use ``labelled_home`` to get a copy of it."""
+    from pipelines.config import get_usecase
+    from pipelines.features.build import build_feature_partition
+    from pipelines.features.definitions import feast_objects
+    from pipelines.ingestion.ingest import ingest_interval
+    from pipelines.simulation.churn import World
+    from pipelines.simulation.writer import write_simulation
+    from pipelines.stores import feature_store
+
+    root = tmp_path_factory.mktemp("labelled") / "var"
+    root.mkdir()
+    world = World(start=LABELLED_START.date(), customers=400, seed=11, label_delay_days=7)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_HOME", str(root))
+        usecase = get_usecase("churn")
+        url = f"sqlite:///{root / 'source.db'}"
+        write_simulation(url, usecase, world, LABELLED_DAYS)
+        for i in range(LABELLED_DAYS):
+            day = LABELLED_START + dt.timedelta(days=i)
+            for dataset in ("activity", "labels"):
+                ingest_interval(url, usecase, dataset, day, day + dt.timedelta(days=1))
+            build_feature_partition(usecase, day, day + dt.timedelta(days=1))
+        feature_store.apply_if_changed(feature_store.get_store(), feast_objects(usecase))
+    return root
+
+
+@pytest.fixture
+def labelled_home(labelled_history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh $MLOPS_HOME holding a copy of the labelled history, with no MLflow state."""
+    root = tmp_path / "var"
+    shutil.copytree(labelled_history, root)
+    monkeypatch.setenv("MLOPS_HOME", str(root))
+    return root

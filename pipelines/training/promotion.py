@@ -255,7 +255,12 @@ def move_champion(client: Any, name: str, version: str, expected: str | None) ->
 
 
 def decisions_dir(usecase: UseCase) -> Path:
-    return settings.reports_dir() / usecase.name / "decisions"
+    return decisions_dir_for(usecase.name)
+
+
+def decisions_dir_for(usecase: str) -> Path:
+    """``reports/<use case>/decisions/``: one JSON record per promotion decision and rollback."""
+    return settings.reports_dir() / usecase / "decisions"
 
 
 def write_record(usecase: UseCase, file_name: str, record: dict[str, Any]) -> Path:
@@ -448,3 +453,32 @@ def rollback(usecase: UseCase, target: str | None, reason: str, who: str, contex
         client.set_model_version_tag(name, target, key, value)
     log.info("rolled %s back from v%s to v%s (%s, by %s)", name, current, target, reason, who)
     return record
+
+
+def model_status(usecase: UseCase) -> dict[str, Any] | None:
+    """Aliases of the use case's registered model and its latest decision, for ``mlops status``.
+
+    None when nothing was ever trained (no local MLflow store and no server configured).
+    """
+    if tracking.uses_local_store() and not (tracking.mlflow_dir() / "mlflow.db").exists():
+        return None
+    import mlflow
+
+    client = tracking.configure()
+    name = model_name(usecase)
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except mlflow.MlflowException:
+        versions = []
+    records = sorted(decisions_dir(usecase).glob("*.json"), key=lambda p: p.stat().st_mtime)
+    latest = json.loads(records[-1].read_text()) if records else None
+    return {
+        "model": name,
+        "versions": len(versions),
+        "aliases": {alias: alias_version(client, name, alias) for alias in (CHAMPION, CHALLENGER, PREVIOUS)},
+        "latest_decision": {
+            k: latest.get(k) for k in ("kind", "version", "decision", "reason", "decided_at", "changed")
+        }
+        if latest
+        else None,
+    }

@@ -1,8 +1,7 @@
 """Training, registration, the promotion gate, rollback and model cards on a real MLflow store.
 
-The history (simulated source, curated partitions, feature partitions, the Feast
-registry) is built once for the module; every test gets its own copy of it, so
-each starts with an empty MLflow registry.
+Every test starts from a copy of a labelled history (``labelled_home`` in conftest)
+with an empty MLflow registry.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import datetime as dt
 import json
 import multiprocessing
 import os
-import shutil
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -21,47 +19,13 @@ import pandas as pd
 import pytest
 
 from pipelines.config import get_usecase
-from pipelines.features.build import build_feature_partition
-from pipelines.features.definitions import feast_objects
-from pipelines.ingestion.ingest import ingest_interval
-from pipelines.simulation.churn import World
-from pipelines.simulation.writer import write_simulation
-from pipelines.stores import feature_store
 from pipelines.training import card, promotion, tracking
 from pipelines.training.dataset import TrainingDataError, build_training_data, split_by_time
 from pipelines.training.train import NoCandidateTrained, train_candidates
+from tests.conftest import LABELLED_END as END
+from tests.conftest import LABELLED_START as START
 
 ONE = dt.timedelta(days=1)
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-DAYS = 18
-END = START + DAYS * ONE  # labels about days up to END - 8 are known by END
-WORLD = World(start=START.date(), customers=400, seed=11, label_delay_days=7)
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("training") / "var"
-    root.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLOPS_HOME", str(root))
-        usecase = get_usecase("churn")
-        url = f"sqlite:///{root / 'source.db'}"
-        write_simulation(url, usecase, WORLD, DAYS)
-        for i in range(DAYS):
-            day = START + i * ONE
-            for dataset in ("activity", "labels"):
-                ingest_interval(url, usecase, dataset, day, day + ONE)
-            build_feature_partition(usecase, day, day + ONE)
-        feature_store.apply_if_changed(feature_store.get_store(), feast_objects(usecase))
-    return root
-
-
-@pytest.fixture
-def churn_home(history, tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "var"
-    shutil.copytree(history, root)
-    monkeypatch.setenv("MLOPS_HOME", str(root))
-    return root
 
 
 def _train_and_register(usecase, data, names=None):
@@ -77,7 +41,7 @@ def _holdout(usecase, data) -> pd.DataFrame:
     return split_by_time(data.frame, usecase.training).holdout
 
 
-def test_first_training_is_tracked_registered_promoted_and_carded(churn_home, churn):
+def test_first_training_is_tracked_registered_promoted_and_carded(labelled_home, churn):
     data = build_training_data(churn, END)
     assert data.path.exists() and data.label_rows == len(data.frame) > 2000
     outcome, version = _train_and_register(churn, data)
@@ -128,7 +92,7 @@ def test_first_training_is_tracked_registered_promoted_and_carded(churn_home, ch
     assert again["decided_at"] == record["decided_at"]
 
 
-def test_the_same_data_gives_the_same_models(churn_home, churn):
+def test_the_same_data_gives_the_same_models(labelled_home, churn):
     data = build_training_data(churn, END)
     first = train_candidates(churn, data)
     second = train_candidates(churn, data)
@@ -136,7 +100,7 @@ def test_the_same_data_gives_the_same_models(churn_home, churn):
         assert a.holdout == b.holdout
 
 
-def test_a_challenger_trained_on_shuffled_labels_is_rejected(churn_home, churn):
+def test_a_challenger_trained_on_shuffled_labels_is_rejected(labelled_home, churn):
     data = build_training_data(churn, END)
     _, v1 = _train_and_register(churn, data)
     promotion.gate(churn, v1, _holdout(churn, data))
@@ -156,7 +120,7 @@ class Exploding(mlflow.pyfunc.PythonModel):
         raise RuntimeError("this model cannot score")
 
 
-def test_a_challenger_that_raises_when_scoring_is_rejected_even_when_forced(churn_home, churn):
+def test_a_challenger_that_raises_when_scoring_is_rejected_even_when_forced(labelled_home, churn):
     data = build_training_data(churn, END)
     _, v1 = _train_and_register(churn, data)
     promotion.gate(churn, v1, _holdout(churn, data))
@@ -169,7 +133,7 @@ def test_a_challenger_that_raises_when_scoring_is_rejected_even_when_forced(chur
     assert promotion.alias_version(client, "churn", "champion") == v1
 
 
-def test_a_champion_moved_during_evaluation_is_evaluated_again(churn_home, churn, monkeypatch):
+def test_a_champion_moved_during_evaluation_is_evaluated_again(labelled_home, churn, monkeypatch):
     data = build_training_data(churn, END)
     holdout = _holdout(churn, data)
     weak = data.frame.assign(churned=np.random.default_rng(2).permutation(data.frame["churned"].to_numpy()))
@@ -202,7 +166,7 @@ def _gate_in_another_process(home: str, version: str, training_set: str) -> str:
     return promotion.gate(usecase, version, split_by_time(frame, usecase.training).holdout)["decision"]
 
 
-def test_two_runs_promoting_at_once_never_both_promote(churn_home, churn):
+def test_two_runs_promoting_at_once_never_both_promote(labelled_home, churn):
     data = build_training_data(churn, END)
     rng = np.random.default_rng(1)
     weak = data.frame.assign(churned=rng.permutation(data.frame["churned"].to_numpy()))
@@ -211,7 +175,7 @@ def test_two_runs_promoting_at_once_never_both_promote(churn_home, churn):
     _, v2 = _train_and_register(churn, data, ["logistic"])
     _, v3 = _train_and_register(churn, data, ["logistic"])  # the same model again: not better than v2
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        decisions = pool.starmap(_gate_in_another_process, [(str(churn_home), v, str(data.path)) for v in (v2, v3)])
+        decisions = pool.starmap(_gate_in_another_process, [(str(labelled_home), v, str(data.path)) for v in (v2, v3)])
     assert sorted(decisions) == ["promoted", "rejected"]
     client = tracking.configure()
     winner = v2 if decisions[0] == "promoted" else v3
@@ -219,7 +183,7 @@ def test_two_runs_promoting_at_once_never_both_promote(churn_home, churn):
     assert promotion.alias_version(client, "churn", "previous") == v1
 
 
-def test_rollback_moves_the_champion_back_once_and_refuses_unknown_versions(churn_home, churn):
+def test_rollback_moves_the_champion_back_once_and_refuses_unknown_versions(labelled_home, churn):
     data = build_training_data(churn, END)
     holdout = _holdout(churn, data)
     _, v1 = _train_and_register(churn, data, ["logistic"])
@@ -245,14 +209,14 @@ def test_rollback_moves_the_champion_back_once_and_refuses_unknown_versions(chur
     assert len(list(promotion.decisions_dir(churn).glob("rollback-*.json"))) == 1
 
 
-def test_too_small_a_window_says_how_many_rows_it_found_and_needs(churn_home, churn):
+def test_too_small_a_window_says_how_many_rows_it_found_and_needs(labelled_home, churn):
     with pytest.raises(TrainingDataError, match=r"has \d+ labelled rows .* needs at least 2000"):
         build_training_data(churn, START + 10 * ONE, window_days=3)
     client = tracking.configure()
     assert client.search_registered_models() == []
 
 
-def test_a_candidate_that_fails_does_not_stop_the_others(churn_home, churn):
+def test_a_candidate_that_fails_does_not_stop_the_others(labelled_home, churn):
     broken = churn.training.model_copy(deep=True)
     broken.candidates["logistic"].params["C"] = -1.0  # scikit-learn refuses it at fit time
     usecase = churn.model_copy(update={"training": broken})
