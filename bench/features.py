@@ -30,52 +30,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-ONE = dt.timedelta(days=1)
+from synthetic import ONE, START, write_feature_partitions  # noqa: E402
 
 
 def _peak_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def write_partitions(entities: int, days: int) -> list:
-    import numpy as np
-    import pandas as pd
-
-    from pipelines.config import get_usecase
-    from pipelines.features.definitions import FEATURES_ZONE
-    from pipelines.features.engineering import FEATURE_TIMESTAMP, definitions_fingerprint, feature_columns
-    from pipelines.stores import partitions
-
-    usecase = get_usecase("churn")
-    columns = feature_columns(usecase.features, usecase.source.datasets["activity"])
-    fingerprint = definitions_fingerprint(usecase.features, usecase.source.datasets["activity"])
-    rng = np.random.default_rng(0)
-    frames = []
-    for d in range(days):
-        start = START + d * ONE
-        frame = pd.DataFrame({"customer_id": np.arange(1, entities + 1, dtype="int64")})
-        frame[FEATURE_TIMESTAMP] = pd.Timestamp(start + ONE)
-        for name, dtype in columns.items():
-            frame[name] = rng.integers(0, 2, entities) if dtype == "int64" else rng.random(entities)
-        key = partitions.partition_key(start, start + ONE)
-        info = partitions.PartitionInfo(
-            "churn",
-            "activity",
-            key,
-            start.isoformat(),
-            (start + ONE).isoformat(),
-            len(frame),
-            "",
-            False,
-            "features",
-            definition=fingerprint,
-        )
-        partitions.write_partition(partitions.partition_path(FEATURES_ZONE, "churn", "activity", key), frame, info)
-        frames.append(frame)
-    return frames
 
 
 def run_historical(entities: int, days: int) -> dict:
@@ -121,7 +82,7 @@ def main() -> None:
 
     usecase = get_usecase("churn")
     t0 = time.perf_counter()
-    frames = write_partitions(args.entities, args.days)
+    frames = write_feature_partitions(args.entities, args.days)
     rows = sum(len(f) for f in frames)
     n_features = frames[0].shape[1] - 2
     print(f"{rows:,} feature rows x {n_features} features in {args.days} partitions ({time.perf_counter() - t0:.0f}s)")

@@ -9,6 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import xgboost as xgb
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from pipelines.config import CandidateSpec
 from pipelines.training.model import Fitted
@@ -30,11 +35,6 @@ def fit(
 
 
 def _fit_linear(spec: CandidateSpec, task: str, seed: int, x: np.ndarray, y: np.ndarray) -> tuple[Fitted, dict]:
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
     if spec.kind == "logistic":
         params = {"C": 1.0, "max_iter": 2000} | spec.params | {"random_state": seed}
         model = LogisticRegression(**params)
@@ -55,8 +55,6 @@ def _fit_xgboost(
     x_valid: np.ndarray,
     y_valid: np.ndarray,
 ) -> tuple[Fitted, dict]:
-    import xgboost as xgb
-
     params = dict(given)
     rounds = int(params.pop("n_estimators", 300))
     patience = int(params.pop("early_stopping_rounds", 20))

@@ -140,13 +140,7 @@ def train_candidates(
         "training_window": f"{data.window_start.isoformat()}/{data.window_end.isoformat()}",
         "data_hash": data.content_hash,
     } | (tags or {})
-    dataset = mlflow.data.from_pandas(
-        data.frame,
-        source=str(data.path),
-        targets=data.label,
-        name=f"{data.feature_service}:{data.window_start:%Y-%m-%d}..{data.window_end:%Y-%m-%d}",
-        digest=data.content_hash[:20],
-    )
+    dataset = lineage_dataset(data)
     run_name = f"train {data.window_start:%Y-%m-%d}..{data.window_end:%Y-%m-%d}"
     with mlflow.start_run(experiment_id=exp, run_name=run_name, tags=base_tags) as parent:
         mlflow.log_input(dataset, context="training")
@@ -186,6 +180,28 @@ def train_candidates(
             else f": {r.error}",
         )
     return TrainingOutcome(parent.info.run_id, exp, results, best.name, split.summary())
+
+
+def lineage_dataset(data: TrainingData) -> Any:
+    """What ``mlflow.log_input`` records of a training set: its file, content hash, window,
+    feature service and column schema. (``mlflow.data.from_pandas`` would infer the schema
+    by visiting every value in Python: 16 of 23 seconds of training on 500k rows.)"""
+    import warnings
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.models import infer_signature
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "can be interpreted in multiple ways": both are local files
+        source = resolve_dataset_source(data.path.resolve().as_uri())
+    return MetaDataset(
+        source=source,
+        name=f"{data.feature_service}:{data.window_start:%Y-%m-%d}..{data.window_end:%Y-%m-%d} "
+        f"({len(data.frame)} rows, label {data.label})",
+        digest=data.content_hash[:20],
+        schema=infer_signature(data.frame.head(1000)).inputs,
+    )
 
 
 def _orderable(value: float | None) -> float:
