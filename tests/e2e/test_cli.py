@@ -23,6 +23,7 @@ def test_demo_then_status(sqlite_source, capsys):
     out = capsys.readouterr().out
     assert "6 of 6 runs succeeded" in out  # churn_ingest and churn_features, each day
     assert "2025-01-03" in out and "curated" in out
+    assert "churn_train skipped (0 labelled days" in out  # Thursday 2025-01-02: no label has arrived
 
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
@@ -33,6 +34,7 @@ def test_demo_then_status(sqlite_source, capsys):
     features = status["usecases"]["churn"]["features"]
     assert features["feature_partitions"] == 3
     assert features["latest_materialized"]["interval_end"] == "2025-01-04T00:00:00+00:00"
+    assert status["usecases"]["churn"]["model"] is None
 
     assert main(["status"]) == 0
     assert "activity" in capsys.readouterr().out

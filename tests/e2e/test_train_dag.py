@@ -8,6 +8,7 @@ import json
 import pytest
 
 from mlops import airflow_admin
+from mlops.cli import main
 from pipelines.training import promotion, tracking
 from tests.conftest import LABELLED_END
 
@@ -33,7 +34,7 @@ def _rollback(dag, **conf):
         return dag.test(run_conf=conf)
 
 
-def test_train_twice_then_roll_back_through_airflow(dags, labelled_home):
+def test_train_twice_then_roll_back_through_airflow(dags, labelled_home, capsys):
     train, rollback = dags
     first = _train(train, window_end=(LABELLED_END - 2 * dt.timedelta(days=1)).isoformat(), reason="first")
     assert first.ok, first.task_states
@@ -66,6 +67,11 @@ def test_train_twice_then_roll_back_through_airflow(dags, labelled_home):
     assert client.get_model_version("churn", "1").tags["rollback_reason"] == "v2 misbehaves"
     assert _rollback(rollback, reason="clicked twice").state == "success"  # harmless
     assert promotion.alias_version(client, "churn", "champion") == "1"
+
+    assert main(["status", "--json"]) == 0
+    model = json.loads(capsys.readouterr().out)["usecases"]["churn"]["model"]
+    assert model["versions"] == 2 and model["aliases"] == {"champion": "1", "challenger": "2", "previous": None}
+    assert model["latest_decision"]["kind"] == "rollback"
 
 
 def test_bad_requests_fail_without_retries_and_change_nothing(dags, labelled_home):
