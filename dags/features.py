@@ -80,10 +80,15 @@ def build_features_dag(usecase: UseCase) -> None:
 
         @task(outlets=[online_features_asset(usecase.name)])
         def materialize(intervals: list[list[str]]) -> int:
-            from mlops.dagkit import parse_interval
+            from mlops.dagkit import intervals_extra, parse_interval
             from pipelines.features.materialize import materialize_intervals
 
-            return materialize_intervals(usecase, [parse_interval(i) for i in intervals])
+            count = materialize_intervals(usecase, [parse_interval(i) for i in intervals])
+            # Consumers (batch inference) learn which intervals now have served features.
+            get_current_context()["outlet_events"][online_features_asset(usecase.name)].extra = intervals_extra(
+                intervals
+            )
+            return count
 
         @task
         def check_skew(intervals: list[list[str]]) -> int:

@@ -49,9 +49,21 @@ def online_features_asset(usecase: str) -> Asset:
     return Asset(name=f"{usecase}_online_features", uri=f"mlops://{usecase}/features/online")
 
 
+def predictions_asset(usecase: str) -> Asset:
+    """The predictions of a use case (warehouse table and Parquet partitions), from its inference DAG."""
+    return Asset(name=f"{usecase}_predictions", uri=f"mlops://{usecase}/predictions")
+
+
 def interval_extra(start: dt.datetime, end: dt.datetime) -> dict[str, str]:
     """What an ingestion's asset event tells its consumers: the interval it published."""
     return {"interval_start": start.isoformat(), "interval_end": end.isoformat()}
+
+
+def intervals_extra(intervals: list[list[str]]) -> dict[str, Any]:
+    """An asset event naming several intervals (the last also as ``interval_start``/``interval_end``)."""
+    return {"intervals": [list(pair) for pair in intervals]} | (
+        {"interval_start": intervals[-1][0], "interval_end": intervals[-1][1]} if intervals else {}
+    )
 
 
 def parse_interval(pair: list[str]) -> tuple[dt.datetime, dt.datetime]:
@@ -71,6 +83,8 @@ def intervals_from_context(context: Any) -> list[list[str]]:
     for events in (context.get("triggering_asset_events") or {}).values():
         for event in events:
             extra = event.extra or {}
+            for pair in extra.get("intervals") or []:
+                intervals.add(tuple(pair))
             if extra.get("interval_start") and extra.get("interval_end"):
                 intervals.add((extra["interval_start"], extra["interval_end"]))
     params = context.get("params") or {}

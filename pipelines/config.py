@@ -278,6 +278,13 @@ class TrainingSpec(_Strict):
         return _cron_period(self.schedule)
 
 
+class InferenceSpec(_Strict):
+    """Batch scoring of the entities active in each interval."""
+
+    chunk_rows: int = Field(default=100_000, ge=100, description="Entities read, scored and written at a time.")
+    connection_id: str = Field(default="mlops_warehouse", description="Where the predictions tables are.")
+
+
 class UseCase(_Strict):
     """Everything the pipeline needs to know about one use case."""
 
@@ -291,6 +298,7 @@ class UseCase(_Strict):
     label: LabelSpec
     features: FeaturesSpec | None = None
     training: TrainingSpec | None = None
+    inference: InferenceSpec | None = None
     simulation: SimulationSpec | None = None
 
     @field_validator("name")

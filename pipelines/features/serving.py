@@ -48,17 +48,20 @@ def label_entity_rows(usecase: UseCase, labels: pd.DataFrame, known_at: dt.datet
     ).astype({EVENT_TIMESTAMP: "datetime64[ns, UTC]"})
 
 
-def build_training_set(store, usecase: UseCase, entity_rows: pd.DataFrame, chunk_rows: int = 100_000) -> TrainingSet:
+def build_training_set(
+    store, usecase: UseCase, entity_rows: pd.DataFrame, chunk_rows: int = 100_000, service: str | None = None
+) -> TrainingSet:
     """Point-in-time join of entity rows with the use case's feature service.
 
     No feature stamped after a row's ``event_timestamp`` is used, nor one older
     than the view's TTL. Rows without features are returned in ``missing``.
     Feast joins a whole entity frame in memory, so it is handed ``chunk_rows`` at a time.
+    ``service`` defaults to the use case's current feature service (a model names its own).
     """
     check_definitions(usecase)
     entity = usecase.entity.name
     rows = entity_rows.reset_index(drop=True).assign(_row=lambda f: range(len(f)))
-    service = feature_service_name(usecase)
+    service = service or feature_service_name(usecase)
     joined = pd.concat(
         [
             feature_store.historical_features(store, service, rows.iloc[i : i + chunk_rows])

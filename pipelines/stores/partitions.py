@@ -132,6 +132,63 @@ def write_partition(path: Path, frame: pd.DataFrame, info: PartitionInfo) -> Non
     _remove_stale_temporaries(path)
 
 
+class ChunkedPartition:
+    """A partition written chunk by chunk (memory bounded by one chunk), published atomically.
+
+    ``add`` each chunk (same columns each time), then ``publish`` with the info
+    fields that are not about content: rows and content hash are counted here,
+    and equal what :meth:`PartitionInfo.describe` gives for the whole frame.
+    Nothing is visible at ``path`` until ``publish``; ``discard`` drops the work.
+    """
+
+    def __init__(self, path: Path, empty: pd.DataFrame):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = _temporary_name(path, uuid.uuid4().hex[:8])
+        self._empty = empty
+        self._writer: Any = None  # opened by the first chunk: its types are the file's
+        self._digest = hashlib.sha256(",".join(map(str, empty.columns)).encode())
+        self.rows = 0
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not len(chunk):
+            return
+        if self._writer is None:
+            table = _to_arrow(chunk)
+            self._writer = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
+        else:
+            table = pa.Table.from_pandas(chunk, schema=self._writer.schema, preserve_index=False)
+        self._writer.write_table(table)
+        self._digest.update(pd.util.hash_pandas_object(chunk, index=False).to_numpy().tobytes())
+        self.rows += len(chunk)
+
+    @property
+    def content_hash(self) -> str:
+        return self._digest.hexdigest()
+
+    def publish(self, info: PartitionInfo) -> None:
+        import pyarrow.parquet as pq
+
+        if self._writer is None:  # no rows: an empty file, typed like the empty frame
+            self._writer = pq.ParquetWriter(self._tmp, _to_arrow(self._empty).schema, compression="zstd")
+        self._writer.add_key_value_metadata({_META_KEY: info.to_json()})
+        self._writer.close()
+        with open(self._tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self._tmp, self.path)
+        _remove_stale_temporaries(self.path)
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._writer is not None:
+                self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+
 def _to_arrow(frame: pd.DataFrame) -> Any:
     """Arrow table of ``frame``; columns of mixed Python types (bad input) are kept as text."""
     import pyarrow as pa

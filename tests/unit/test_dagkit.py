@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlops.dagkit import interval_extra, intervals_from_context, parse_interval
+from mlops.dagkit import interval_extra, intervals_extra, intervals_from_context, parse_interval
 
 D1 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 D2, D3 = D1 + dt.timedelta(days=1), D1 + dt.timedelta(days=2)
@@ -17,6 +17,12 @@ def test_intervals_come_from_the_triggering_events_in_order_without_duplicates()
     events = [SimpleNamespace(extra=interval_extra(D2, D3)), SimpleNamespace(extra=interval_extra(D1, D2))]
     context = {"triggering_asset_events": {"asset": events + events[:1]}, "params": {}}
     assert [parse_interval(i) for i in intervals_from_context(context)] == [(D1, D2), (D2, D3)]
+
+
+def test_an_event_can_name_several_intervals():
+    pairs = [[D1.isoformat(), D2.isoformat()], [D2.isoformat(), D3.isoformat()]]
+    context = {"triggering_asset_events": {"asset": [SimpleNamespace(extra=intervals_extra(pairs))]}, "params": {}}
+    assert intervals_from_context(context) == pairs
 
 
 def test_a_manual_run_names_its_interval_in_the_form():

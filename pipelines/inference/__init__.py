@@ -1,0 +1,1 @@
+"""Batch inference: pinned model, chunked scoring, idempotent predictions (no Airflow imports)."""

@@ -1,0 +1,334 @@
+"""Score the entities active in an interval with a pinned model version, in chunks.
+
+The model version is resolved once per run (:func:`pin`) and passed on, so a
+promotion during a run cannot mix two models in one batch. Features are read as
+of the interval's end through the feature service the model was trained with
+(Feast's point-in-time retrieval: right for any interval, also a past one whose
+online values have since moved on). Predictions replace the interval's rows in
+the warehouse in one transaction and in a Parquet partition, both keyed by use
+case and as-of time; entities without features are counted, logged and listed
+in a side file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines import settings
+from pipelines.config import UseCase
+from pipelines.errors import BadInput
+from pipelines.features.definitions import FEATURES_ZONE
+from pipelines.features.serving import EVENT_TIMESTAMP, build_training_set
+from pipelines.stores import feature_store, partitions, warehouse
+from pipelines.training import promotion, tracking
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS_ZONE = "predictions"
+DATASETS = {"champion": "scores", "shadow": "shadow"}  # predictions/<use case>/<dataset>/<key>.parquet
+
+
+class NoChampion(BadInput):
+    """Nothing to score with yet."""
+
+
+class ModelUnavailable(BadInput):
+    """The pinned version's artefact is missing or does not load."""
+
+
+class SignatureMismatch(BadInput):
+    """The features do not match what the model was trained on."""
+
+
+class MissingFeatures(BadInput):
+    """The interval has no feature partition: its features were never built."""
+
+
+@dataclass(frozen=True)
+class PinnedModel:
+    name: str
+    alias: str
+    version: str
+    training_run_id: str
+    feature_service: str
+    threshold: float | None
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pin(usecase: UseCase, alias: str = promotion.CHAMPION) -> PinnedModel | None:
+    """The version holding ``alias`` now, checked to load; None for an absent challenger.
+
+    Raises:
+        NoChampion: no version holds ``champion``.
+        ModelUnavailable: the version's artefact is missing or broken.
+    """
+    import mlflow.pyfunc
+
+    client = tracking.configure()
+    name = promotion.model_name(usecase)
+    version = promotion.alias_version(client, name, alias)
+    if version is None:
+        if alias == promotion.CHAMPION:
+            raise NoChampion(f"no champion for '{name}': run {usecase.dag_id('train')} first")
+        return None
+    mv = client.get_model_version(name, version)
+    try:
+        mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"{alias} {name} v{version} cannot be loaded (artefact {mv.source}): {type(exc).__name__}: "
+            f"{str(exc)[:300]}. Roll back with {usecase.dag_id('rollback')} or train again"
+        ) from None
+    run = client.get_run(mv.run_id)
+    threshold = (mv.tags or {}).get("threshold")
+    return PinnedModel(
+        name=name,
+        alias=alias,
+        version=str(version),
+        training_run_id=mv.run_id,
+        feature_service=run.data.tags.get("feature_service", ""),
+        threshold=float(threshold) if threshold not in (None, "", "None") else None,
+    )
+
+
+def active_entities(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> list:
+    """Entities active in ``[start, end)``: those with a feature row for the interval.
+
+    Raises:
+        MissingFeatures: the interval's feature partition does not exist.
+    """
+    assert usecase.features is not None
+    key = partitions.partition_key(start, end)
+    path = partitions.partition_path(FEATURES_ZONE, usecase.name, usecase.features.dataset, key)
+    if not path.exists():
+        raise MissingFeatures(
+            f"no feature partition for {usecase.name} {key}: run {usecase.dag_id('features')} for it first"
+        )
+    return pd.read_parquet(path, columns=[usecase.entity.name])[usecase.entity.name].tolist()
+
+
+def check_signature(model: Any, frame: pd.DataFrame) -> list[str]:
+    """The model's input columns, after checking ``frame`` has each of them with a numeric type.
+
+    Raises:
+        SignatureMismatch: names every missing and every mistyped column.
+    """
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        raise SignatureMismatch("the model has no input signature: cannot check its features")
+    names = [c.name for c in schema.inputs]
+    missing = [n for n in names if n not in frame.columns]
+    mistyped = [
+        f"{n} ({frame[n].dtype})"
+        for n in names
+        if n in frame.columns and not (pd.api.types.is_numeric_dtype(frame[n]) or frame[n].isna().all())
+    ]
+    if missing or mistyped:
+        raise SignatureMismatch(
+            "features do not match the model's signature: "
+            + "; ".join(
+                part
+                for part in (
+                    f"missing {missing}" if missing else "",
+                    f"not numeric: {mistyped}" if mistyped else "",
+                )
+                if part
+            )
+        )
+    return names
+
+
+@dataclass
+class ScoreOutcome:
+    usecase: str
+    interval: str
+    model_version: str
+    scored: int
+    skipped: int
+    shadow_version: str | None
+    shadow_scored: int
+    seconds: float
+    scoring_seconds: float
+    skipped_file: str | None
+
+    def summary(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def score_interval(
+    usecase: UseCase,
+    champion: PinnedModel,
+    start: dt.datetime,
+    end: dt.datetime,
+    warehouse_url: str,
+    airflow_run_id: str,
+    challenger: PinnedModel | None = None,
+    chunk_rows: int | None = None,
+) -> ScoreOutcome:
+    """Score the entities active in ``[start, end)`` as of ``end`` with the pinned versions.
+
+    Writes ``predictions`` (and ``shadow_predictions`` when a distinct challenger is
+    given) for the interval in one transaction, and the Parquet partition(s) after it.
+    """
+    import mlflow.pyfunc
+
+    t0 = time.perf_counter()
+    chunk_rows = chunk_rows or (usecase.inference.chunk_rows if usecase.inference else 100_000)
+    ids = active_entities(usecase, start, end)
+    key = partitions.partition_key(start, end)
+    models = {"champion": mlflow.pyfunc.load_model(champion.uri)}
+    pinned = {"champion": champion}
+    if challenger is not None and challenger.version != champion.version:
+        models["shadow"] = mlflow.pyfunc.load_model(challenger.uri)
+        pinned["shadow"] = challenger
+    files = {
+        kind: partitions.ChunkedPartition(
+            partitions.partition_path(PREDICTIONS_ZONE, usecase.name, DATASETS[kind], key), _empty_predictions()
+        )
+        for kind in models
+    }
+    tables = {"champion": warehouse.PREDICTIONS, "shadow": warehouse.SHADOW}
+    store = feature_store.get_store()
+    skipped: list = []
+    scoring = 0.0
+    log.info(
+        "scoring %d %s entities active in %s with %s v%s%s, %d at a time",
+        len(ids), usecase.name, key, champion.name, champion.version,
+        f" (shadow: v{challenger.version})" if "shadow" in models else "", chunk_rows,
+    )  # fmt: skip
+    try:
+        with warehouse.interval_writer(warehouse_url, usecase.name, end, [tables[k] for k in models]) as write:
+            for i in range(0, len(ids), chunk_rows):
+                rows = pd.DataFrame({usecase.entity.name: ids[i : i + chunk_rows], EVENT_TIMESTAMP: pd.Timestamp(end)})
+                features = build_training_set(
+                    store, usecase, rows, chunk_rows=chunk_rows, service=champion.feature_service or None
+                )
+                skipped += features.missing[usecase.entity.name].tolist()
+                for kind, model in models.items():
+                    names = check_signature(model, features.frame)
+                    matrix = features.frame[names].astype(np.float32)
+                    t = time.perf_counter()
+                    scores = np.asarray(model.predict(matrix)).reshape(len(matrix), -1)[:, 0] if len(matrix) else []
+                    scoring += time.perf_counter() - t
+                    chunk = _predictions(usecase, pinned[kind], features.frame, scores, start, end, airflow_run_id)
+                    write(tables[kind], chunk)
+                    files[kind].add(chunk)
+                log.info("scored %d of %d entities", min(i + chunk_rows, len(ids)), len(ids))
+        for kind, file in files.items():
+            file.publish(_info(usecase, kind, start, end, file))
+    except BaseException:
+        for file in files.values():
+            file.discard()
+        raise
+    skipped_file = _write_skipped(usecase, key, skipped) if skipped else None
+    if skipped:
+        log.warning("%d of %d entities had no features within the TTL and were not scored: %s", len(skipped), len(ids),
+                    skipped_file)  # fmt: skip
+    outcome = ScoreOutcome(
+        usecase=usecase.name,
+        interval=key,
+        model_version=champion.version,
+        scored=files["champion"].rows,
+        skipped=len(skipped),
+        shadow_version=pinned["shadow"].version if "shadow" in pinned else None,
+        shadow_scored=files["shadow"].rows if "shadow" in files else 0,
+        seconds=time.perf_counter() - t0,
+        scoring_seconds=scoring,
+        skipped_file=str(skipped_file) if skipped_file else None,
+    )
+    if not ids:
+        log.info("no %s entities were active in %s: zero predictions written", usecase.name, key)
+    return outcome
+
+
+def _empty_predictions() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "usecase": pd.Series(dtype=str),
+            "entity_id": pd.Series(dtype=str),
+            "as_of": pd.Series(dtype="datetime64[ns, UTC]"),
+            "interval_start": pd.Series(dtype="datetime64[ns, UTC]"),
+            "score": pd.Series(dtype=float),
+            "decision": pd.Series(dtype="Int64"),
+            "model_name": pd.Series(dtype=str),
+            "model_version": pd.Series(dtype=str),
+            "training_run_id": pd.Series(dtype=str),
+            "feature_service": pd.Series(dtype=str),
+            "airflow_run_id": pd.Series(dtype=str),
+        }
+    )
+
+
+def _predictions(
+    usecase: UseCase,
+    model: PinnedModel,
+    features: pd.DataFrame,
+    scores: Any,
+    start: dt.datetime,
+    end: dt.datetime,
+    airflow_run_id: str,
+) -> pd.DataFrame:
+    scores = np.asarray(scores, dtype=float)
+    decision = (
+        pd.array((scores >= model.threshold).astype(int), dtype="Int64")
+        if model.threshold is not None
+        else pd.array([None] * len(scores), dtype="Int64")
+    )
+    return pd.DataFrame(
+        {
+            "usecase": usecase.name,
+            "entity_id": features[usecase.entity.name].astype(str).to_numpy(),
+            "as_of": pd.Timestamp(end),
+            "interval_start": pd.Timestamp(start),
+            "score": scores,
+            "decision": decision,
+            "model_name": model.name,
+            "model_version": model.version,
+            "training_run_id": model.training_run_id,
+            "feature_service": model.feature_service,
+            "airflow_run_id": airflow_run_id,
+        }
+    ).astype(_empty_predictions().dtypes.to_dict())
+
+
+def _info(usecase: UseCase, kind: str, start: dt.datetime, end: dt.datetime, file: Any) -> partitions.PartitionInfo:
+    return partitions.PartitionInfo(
+        usecase=usecase.name,
+        dataset=DATASETS[kind],
+        key=partitions.partition_key(start, end),
+        interval_start=start.isoformat(),
+        interval_end=end.isoformat(),
+        rows=file.rows,
+        content_hash=file.content_hash,
+        empty=file.rows == 0,
+        status=PREDICTIONS_ZONE,
+    )
+
+
+def _write_skipped(usecase: UseCase, key: str, ids: list) -> Path:
+    path = settings.data_dir(PREDICTIONS_ZONE, usecase.name, "skipped") / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"interval": key, "reason": "no features within the TTL", "entities": ids}, default=str))
+    tmp.replace(path)
+    return path
+
+
+def latest_predictions(usecase: UseCase, warehouse_url: str) -> dict | None:
+    """The newest predictions in the warehouse (for ``mlops status``)."""
+    return warehouse.latest(warehouse_url, warehouse.PREDICTIONS, usecase.name)
