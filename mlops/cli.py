@@ -124,6 +124,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stages = ["ingest"] + (["features"] if usecase.features else [])
     dags = [airflow_admin.load_dag(usecase.dag_id(stage)) for stage in stages]
     train_dag = airflow_admin.load_dag(usecase.dag_id("train")) if usecase.training else None
+    inference_dag = (
+        airflow_admin.load_dag(usecase.dag_id("batch_inference")) if usecase.training and usecase.inference else None
+    )
     rows = []
     print(f"running {', '.join(d.dag_id for d in dags)} for {days} daily intervals (in-process dag.test)")
     if train_dag is not None:
@@ -147,6 +150,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if note:
                 states.append(note)
                 verdicts.append(f"{end.date()}: {note}")
+        if inference_dag is not None and all(r.ok for r in rows[-len(dags) :]) and _has_champion(usecase):
+            # As the scheduler would: the features' asset event triggers inference for the day
+            # (after a training that ran at this day's end, with the champion it left).
+            outcome = airflow_admin.run_interval(
+                inference_dag, start, end, log_file=_demo_log(inference_dag.dag_id, start)
+            )
+            rows.append(outcome)
+            states.append(f"{inference_dag.dag_id} {outcome.state}")
         print(f"  {start.date()}  " + ", ".join(states), flush=True)
     elapsed = time.perf_counter() - t0
     print()
@@ -162,6 +173,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         + (", the models with `make mlflow-ui`." if train_dag else ".")
     )
     return 1 if failed else 0
+
+
+def _has_champion(usecase: UseCase) -> bool:
+    status = _model_status(usecase)
+    return bool(status and status["aliases"].get("champion"))
+
+
+def _model_status(usecase: UseCase) -> dict | None:
+    from pipelines.training.promotion import model_status
+
+    return model_status(usecase)
 
 
 def _demo_log(dag_id: str, start: dt.datetime) -> Path:
@@ -307,12 +329,36 @@ def status(usecases: list[UseCase]) -> dict[str, Any]:
                 "latest_materialized": json.loads(record.read_text()) if record.exists() else None,
             }
         if usecase.training:
-            from pipelines.training.promotion import model_status
-
             entry["dags"] += [usecase.dag_id("train"), usecase.dag_id("rollback")]
-            entry["model"] = model_status(usecase)
+            entry["model"] = _model_status(usecase)
+        if usecase.training and usecase.inference:
+            entry["dags"].append(usecase.dag_id("batch_inference"))
+            entry["predictions"] = _predictions_status(usecase)
         out["usecases"][usecase.name] = entry
     return out
+
+
+def _predictions_status(usecase: UseCase) -> dict | None:
+    """The newest predictions in the warehouse: as-of time, rows, model versions (None when none)."""
+    from mlops import airflow_admin
+    from pipelines.stores import warehouse
+
+    assert usecase.inference is not None
+    try:
+        url = airflow_admin.connection_url(usecase.inference.connection_id)
+    except Exception:  # no Airflow DB yet (before `mlops init`)
+        url = settings.default_connection_urls().get(usecase.inference.connection_id)
+    if url is None:
+        return None
+    try:
+        latest = warehouse.latest(url, warehouse.PREDICTIONS, usecase.name)
+        return latest and latest | {
+            "shadow": warehouse.latest(url, warehouse.SHADOW, usecase.name),
+            "table": warehouse.PREDICTIONS,
+            "url": _safe(url),
+        }
+    except Exception as exc:  # an unreachable warehouse must not break `mlops status`
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def _status_table(usecase: UseCase, keys: list[str]) -> str:
@@ -382,6 +428,20 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"  latest decision: v{d['version']} {what} ({d['decided_at'][:19]}): {d['reason']}")
         elif "model" in uc:
             print("  model: none trained yet (run the train DAG)")
+        if uc.get("predictions"):
+            p = uc["predictions"]
+            if "error" in p:
+                print(f"  predictions: warehouse unreachable ({p['error']})")
+            else:
+                shadow = p.get("shadow")
+                print(
+                    f"  latest predictions: as of {p['as_of']}, {p['rows']} rows by model version(s) "
+                    f"{', '.join(p['versions'])}"
+                    + (f"; shadow: {shadow['rows']} rows by v{', '.join(shadow['versions'])}" if shadow else "")
+                )
+                print(f"  query them: table {p['table']} in {p['url']}")
+        elif "predictions" in uc:
+            print("  predictions: none yet")
     return 0
 
 

@@ -222,6 +222,8 @@ def read_info(path: Path) -> PartitionInfo | None:
         return None
     try:
         meta = pq.read_schema(path).metadata or {}
+        if _META_KEY not in meta:  # written chunk by chunk: the info is in the file's footer
+            meta = pq.read_metadata(path).metadata or {}
         return PartitionInfo(**json.loads(meta[_META_KEY]))
     except Exception as exc:  # any unreadable file is reported the same way
         raise _corrupt(path, exc) from exc

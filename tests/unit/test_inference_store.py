@@ -1,0 +1,99 @@
+"""The warehouse's interval replacement (SQLite and PostgreSQL), chunked partitions and the signature check."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from pipelines.inference.batch import SignatureMismatch, _empty_predictions, check_signature
+from pipelines.stores import partitions, warehouse
+
+END = dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
+
+
+def _rows(ids, version="1", score=0.5) -> pd.DataFrame:
+    frame = _empty_predictions()
+    return pd.concat(
+        [
+            frame,
+            pd.DataFrame(
+                {
+                    "usecase": "churn",
+                    "entity_id": [str(i) for i in ids],
+                    "as_of": pd.Timestamp(END),
+                    "interval_start": pd.Timestamp(END - dt.timedelta(days=1)),
+                    "score": score,
+                    "decision": pd.array([1] * len(ids), dtype="Int64"),
+                    "model_name": "churn",
+                    "model_version": version,
+                    "training_run_id": "run",
+                    "feature_service": "churn_v1",
+                    "airflow_run_id": "manual",
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'warehouse.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_replacing_an_interval_never_duplicates_and_other_intervals_stay(url):
+    chunks = [_rows(range(0, 3)), _rows(range(3, 5))]
+    assert warehouse.replace_interval(url, warehouse.PREDICTIONS, "churn", END, chunks) == 5
+    other = _rows([9]).assign(as_of=pd.Timestamp(END + dt.timedelta(days=1)))
+    warehouse.replace_interval(url, warehouse.PREDICTIONS, "churn", END + dt.timedelta(days=1), [other])
+    warehouse.replace_interval(url, warehouse.PREDICTIONS, "churn", END, [_rows(range(0, 4), version="2", score=0.7)])
+    rows = warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", END)
+    assert sorted(rows["entity_id"]) == ["0", "1", "2", "3"]
+    assert set(rows["model_version"]) == {"2"} and set(rows["score"]) == {0.7}
+    assert len(warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", END + dt.timedelta(days=1))) == 1
+    assert warehouse.latest(url, warehouse.PREDICTIONS, "churn")["versions"] == ["1"]
+
+
+def test_a_failure_mid_write_leaves_the_old_rows(url):
+    warehouse.replace_interval(url, warehouse.PREDICTIONS, "churn", END, [_rows(range(3))])
+
+    def chunks():
+        yield _rows(range(10, 20), version="2")
+        raise RuntimeError("the scoring process died")
+
+    with pytest.raises(RuntimeError):
+        warehouse.replace_interval(url, warehouse.PREDICTIONS, "churn", END, chunks())
+    rows = warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", END)
+    assert sorted(rows["entity_id"]) == ["0", "1", "2"] and set(rows["model_version"]) == {"1"}
+
+
+def test_a_chunked_partition_equals_the_whole_frame_and_appears_only_when_published(home):
+    path = partitions.partition_path("predictions", "churn", "scores", "2025-01-01")
+    whole = pd.concat([_rows(range(3)), _rows(range(3, 6))], ignore_index=True)
+    writer = partitions.ChunkedPartition(path, _empty_predictions())
+    writer.add(whole.iloc[:3])
+    writer.add(whole.iloc[3:])
+    assert not path.exists()
+    info = partitions.PartitionInfo.describe(whole, "churn", "scores", END - dt.timedelta(days=1), END, "predictions")
+    assert writer.content_hash == info.content_hash and writer.rows == 6
+    writer.publish(info)
+    pd.testing.assert_frame_equal(partitions.read_partition(path), whole)
+    assert partitions.read_info(path).rows == 6
+
+    broken = partitions.ChunkedPartition(path, _empty_predictions())
+    broken.add(_rows([7]))
+    broken.discard()
+    assert partitions.read_info(path).rows == 6 and not list(path.parent.glob(".*tmp*"))
+
+
+def test_features_that_do_not_match_the_signature_are_named():
+    schema = SimpleNamespace(inputs=[SimpleNamespace(name="a"), SimpleNamespace(name="b"), SimpleNamespace(name="c")])
+    model = SimpleNamespace(metadata=SimpleNamespace(get_input_schema=lambda: schema))
+    assert check_signature(model, pd.DataFrame({"a": [1.0], "b": [1], "c": [None]})) == ["a", "b", "c"]
+    with pytest.raises(SignatureMismatch, match=r"missing \['c'\]; not numeric: \['b \(object\)'\]"):
+        check_signature(model, pd.DataFrame({"a": [1.0], "b": ["x"]}))
