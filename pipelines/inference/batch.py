@@ -1,10 +1,14 @@
 """Score the entities active in an interval with a pinned model version, in chunks.
 
 The model version is resolved once per run (:func:`pin`) and passed on, so a
-promotion during a run cannot mix two models in one batch. Features are read as
-of the interval's end through the feature service the model was trained with
-(Feast's point-in-time retrieval: right for any interval, also a past one whose
-online values have since moved on). Predictions replace the interval's rows in
+promotion during a run cannot mix two models in one batch. The features of the
+entities active in an interval, as of its end, are that interval's rows of the
+offline data behind the feature service (every active entity has a row stamped
+at the end, so Feast's point-in-time join would pick exactly these rows; a test
+holds the two equal). They are read in chunks straight from the interval's
+partition, with the columns the model's feature service names in the Feast
+registry: Feast's own retrieval loads the whole feature source for every call,
+so its memory would grow with the history, not with the chunk. Predictions replace the interval's rows in
 the warehouse in one transaction and in a Parquet partition, both keyed by use
 case and as-of time; entities without features are counted, logged and listed
 in a side file.
@@ -16,6 +20,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +31,7 @@ import pandas as pd
 from pipelines import settings
 from pipelines.config import UseCase
 from pipelines.errors import BadInput
-from pipelines.features.definitions import FEATURES_ZONE
-from pipelines.features.serving import EVENT_TIMESTAMP, build_training_set
+from pipelines.features.definitions import FEATURES_ZONE, feature_service_name
 from pipelines.stores import feature_store, partitions, warehouse
 from pipelines.training import promotion, tracking
 
@@ -106,11 +110,11 @@ def pin(usecase: UseCase, alias: str = promotion.CHAMPION) -> PinnedModel | None
     )
 
 
-def active_entities(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> list:
-    """Entities active in ``[start, end)``: those with a feature row for the interval.
+def feature_partition(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> Path:
+    """The feature partition of ``[start, end)``: one row per entity active in it.
 
     Raises:
-        MissingFeatures: the interval's feature partition does not exist.
+        MissingFeatures: the interval's features were never built.
     """
     assert usecase.features is not None
     key = partitions.partition_key(start, end)
@@ -119,7 +123,24 @@ def active_entities(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> l
         raise MissingFeatures(
             f"no feature partition for {usecase.name} {key}: run {usecase.dag_id('features')} for it first"
         )
-    return pd.read_parquet(path, columns=[usecase.entity.name])[usecase.entity.name].tolist()
+    return path
+
+
+def feature_chunks(
+    usecase: UseCase, service: str, start: dt.datetime, end: dt.datetime, chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The features of the entities active in ``[start, end)`` as of ``end``, ``chunk_rows`` at a time:
+    the entity key and the columns ``service`` serves (from the Feast registry)."""
+    import pyarrow.parquet as pq
+
+    from pipelines.features.build import check_definitions
+
+    check_definitions(usecase)
+    names = feature_store.service_features(feature_store.get_store(), service)
+    path = feature_partition(usecase, start, end)
+    with pq.ParquetFile(path) as file:
+        for batch in file.iter_batches(batch_size=chunk_rows, columns=[usecase.entity.name, *names]):
+            yield batch.to_pandas()
 
 
 def check_signature(model: Any, frame: pd.DataFrame) -> list[str]:
@@ -189,7 +210,7 @@ def score_interval(
 
     t0 = time.perf_counter()
     chunk_rows = chunk_rows or (usecase.inference.chunk_rows if usecase.inference else 100_000)
-    ids = active_entities(usecase, start, end)
+    entities = partitions.read_info(feature_partition(usecase, start, end)).rows
     key = partitions.partition_key(start, end)
     models = {"champion": mlflow.pyfunc.load_model(champion.uri)}
     pinned = {"champion": champion}
@@ -203,41 +224,42 @@ def score_interval(
         for kind in models
     }
     tables = {"champion": warehouse.PREDICTIONS, "shadow": warehouse.SHADOW}
-    store = feature_store.get_store()
+    service = champion.feature_service or feature_service_name(usecase)
     skipped: list = []
     scoring = 0.0
     log.info(
         "scoring %d %s entities active in %s with %s v%s%s, %d at a time",
-        len(ids), usecase.name, key, champion.name, champion.version,
+        entities, usecase.name, key, champion.name, champion.version,
         f" (shadow: v{challenger.version})" if "shadow" in models else "", chunk_rows,
     )  # fmt: skip
     try:
         with warehouse.interval_writer(warehouse_url, usecase.name, end, [tables[k] for k in models]) as write:
-            for i in range(0, len(ids), chunk_rows):
-                rows = pd.DataFrame({usecase.entity.name: ids[i : i + chunk_rows], EVENT_TIMESTAMP: pd.Timestamp(end)})
-                features = build_training_set(
-                    store, usecase, rows, chunk_rows=chunk_rows, service=champion.feature_service or None
-                )
-                skipped += features.missing[usecase.entity.name].tolist()
+            done = 0
+            for frame in feature_chunks(usecase, service, start, end, chunk_rows):
+                names = [c for c in frame.columns if c != usecase.entity.name]
+                found = frame[names].notna().any(axis=1).to_numpy()  # a row without any value is not scored
+                skipped += frame.loc[~found, usecase.entity.name].tolist()
+                frame = frame[found]
                 for kind, model in models.items():
-                    names = check_signature(model, features.frame)
-                    matrix = features.frame[names].astype(np.float32)
+                    columns = check_signature(model, frame)
+                    matrix = frame[columns].astype(np.float32)
                     t = time.perf_counter()
                     scores = np.asarray(model.predict(matrix)).reshape(len(matrix), -1)[:, 0] if len(matrix) else []
                     scoring += time.perf_counter() - t
-                    chunk = _predictions(usecase, pinned[kind], features.frame, scores, start, end, airflow_run_id)
+                    chunk = _predictions(usecase, pinned[kind], frame, scores, start, end, airflow_run_id)
                     write(tables[kind], chunk)
                     files[kind].add(chunk)
-                log.info("scored %d of %d entities", min(i + chunk_rows, len(ids)), len(ids))
+                done += len(found)
+                log.info("scored %d of %d entities", done, entities)
         for kind, file in files.items():
             file.publish(_info(usecase, kind, start, end, file))
     except BaseException:
         for file in files.values():
             file.discard()
         raise
-    skipped_file = _write_skipped(usecase, key, skipped) if skipped else None
+    skipped_file = _write_skipped(usecase, key, skipped)
     if skipped:
-        log.warning("%d of %d entities had no features within the TTL and were not scored: %s", len(skipped), len(ids),
+        log.warning("%d of %d entities had no feature values and were not scored: %s", len(skipped), entities,
                     skipped_file)  # fmt: skip
     outcome = ScoreOutcome(
         usecase=usecase.name,
@@ -251,7 +273,7 @@ def score_interval(
         scoring_seconds=scoring,
         skipped_file=str(skipped_file) if skipped_file else None,
     )
-    if not ids:
+    if not entities:
         log.info("no %s entities were active in %s: zero predictions written", usecase.name, key)
     return outcome
 
@@ -320,11 +342,15 @@ def _info(usecase: UseCase, kind: str, start: dt.datetime, end: dt.datetime, fil
     )
 
 
-def _write_skipped(usecase: UseCase, key: str, ids: list) -> Path:
+def _write_skipped(usecase: UseCase, key: str, ids: list) -> Path | None:
+    """List the entities that were not scored; none: remove an older run's list of this interval."""
     path = settings.data_dir(PREDICTIONS_ZONE, usecase.name, "skipped") / f"{key}.json"
+    if not ids:
+        path.unlink(missing_ok=True)
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"interval": key, "reason": "no features within the TTL", "entities": ids}, default=str))
+    tmp.write_text(json.dumps({"interval": key, "reason": "no feature values", "entities": ids}, default=str))
     tmp.replace(path)
     return path
 

@@ -185,3 +185,10 @@ def _service(store: Any, name: str) -> Any:
         if _looks_corrupt(exc):
             raise _rebuild_hint(registry_path(), exc) from exc
         raise
+
+
+def service_features(store: Any, name: str) -> list[str]:
+    """The feature names a feature service serves, in its order, from the registry."""
+    return [
+        field.name for projection in _service(store, name).feature_view_projections for field in projection.features
+    ]

@@ -123,3 +123,20 @@ def test_an_empty_interval_is_an_explicit_zero_and_an_unreachable_warehouse_is_r
         "sqlalchemy_url": "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"}}))  # fmt: skip
     down = _run(dag, DAYS[0])
     assert down.task_states["score"] == "failed" and down.try_numbers["score"] == 3  # retried, then failed
+
+
+def test_the_features_read_for_scoring_equal_feasts_point_in_time_retrieval(labelled_home, churn):
+    from pipelines.features.serving import EVENT_TIMESTAMP
+    from pipelines.stores import feature_store
+
+    day = DAYS[2]
+    ours = pd.concat(list(batch.feature_chunks(churn, "churn_v1", day, day + ONE, chunk_rows=70)), ignore_index=True)
+    assert len(ours) > 70  # several chunks
+    rows = pd.DataFrame({"customer_id": ours["customer_id"], EVENT_TIMESTAMP: pd.Timestamp(day + ONE)})
+    feast = feature_store.historical_features(feature_store.get_store(), "churn_v1", rows)
+    columns = list(ours.columns)
+    pd.testing.assert_frame_equal(
+        ours.sort_values("customer_id", ignore_index=True),
+        feast[columns].sort_values("customer_id", ignore_index=True),
+        check_dtype=False,
+    )
