@@ -79,12 +79,16 @@ def score(home: Path) -> dict:
     usecase = get_usecase("churn")
     t0 = time.perf_counter()
     outcome = score_interval(usecase, pin(usecase), START, START + ONE, f"sqlite:///{home / 'warehouse.db'}", "bench")
-    import resource
+    return outcome.summary() | {"wall": time.perf_counter() - t0, "peak_mb": peak_mb()}
 
-    return outcome.summary() | {
-        "wall": time.perf_counter() - t0,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+
+def peak_mb() -> float:
+    """This process's peak resident memory since its exec (VmHWM; ru_maxrss would also count the
+    parent's pages at fork time)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def raw(home: Path) -> dict:
@@ -111,9 +115,10 @@ def raw(home: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "rows": len(matrix)}
 
 
-def child(home: Path, what: str) -> dict:
+def child(home: Path, what: str, n: int = 0) -> dict:
+    """Each step in its own process: peaks are their own, and this one stays small."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", what, "--home", str(home)], capture_output=True, text=True
+        [sys.executable, __file__, "--child", what, "--home", str(home), "--n", str(n)], capture_output=True, text=True
     )
     if out.returncode:
         sys.exit(f"{what} failed:\n{out.stderr[-3000:]}")
@@ -124,9 +129,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=1_000_000)
     parser.add_argument("--large", type=int, default=4_000_000)
-    parser.add_argument("--child", choices=["score", "raw"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["prepare", "score", "raw"], help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "prepare":
+        prepare(args.home, args.n)
+        print("{}")
+        return
     if args.child:
         print(json.dumps((score if args.child == "score" else raw)(args.home), default=str))
         return
@@ -134,7 +144,7 @@ def main() -> None:
     sizes = {}
     for n in (args.entities, args.large):
         t0 = time.perf_counter()
-        prepare(root / str(n), n)
+        child(root / str(n), "prepare", n)
         print(f"{n:,} customers prepared in {time.perf_counter() - t0:.0f}s", flush=True)
         sizes[n] = child(root / str(n), "score")
         print(f"  scored in {sizes[n]['wall']:.1f}s, peak {sizes[n]['peak_mb']:,.0f} MB", flush=True)

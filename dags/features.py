@@ -20,9 +20,9 @@ interval at a time. A manual run names its interval in the trigger form.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
-from mlops.dagkit import curated_asset, default_args, online_features_asset, start_date
+from mlops.dagkit import curated_asset, default_args, interval_params, online_features_asset, start_date
 from pipelines.config import UseCase, load_all
 
 
@@ -39,14 +39,7 @@ def build_features_dag(usecase: UseCase) -> None:
         tags=["mlops", usecase.name, "features"],
         default_args=default_args(usecase),
         doc_md=__doc__,
-        params={
-            "interval_start": Param(
-                None, type=["null", "string"], format="date-time", description="Manual runs: start of the interval"
-            ),
-            "interval_end": Param(
-                None, type=["null", "string"], format="date-time", description="Manual runs: end of the interval"
-            ),
-        },
+        params=interval_params(),
     )
     def features() -> None:
         @task

@@ -18,9 +18,16 @@ the online-features Asset), or by hand for any past interval (trigger form).
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
-from mlops.dagkit import default_args, online_features_asset, predictions_asset, start_date, task_errors
+from mlops.dagkit import (
+    default_args,
+    interval_params,
+    online_features_asset,
+    predictions_asset,
+    start_date,
+    task_errors,
+)
 from pipelines.config import UseCase, load_all
 
 
@@ -37,14 +44,7 @@ def build_inference_dag(usecase: UseCase) -> None:
         tags=["mlops", usecase.name, "inference"],
         default_args=default_args(usecase),
         doc_md=__doc__,
-        params={
-            "interval_start": Param(
-                None, type=["null", "string"], format="date-time", description="Manual runs: start of the interval"
-            ),
-            "interval_end": Param(
-                None, type=["null", "string"], format="date-time", description="Manual runs: end of the interval"
-            ),
-        },
+        params=interval_params(),
     )
     def batch_inference() -> None:
         @task

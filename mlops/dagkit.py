@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from airflow.sdk import Asset, BaseHook, CronDataIntervalTimetable
+from airflow.sdk import Asset, BaseHook, CronDataIntervalTimetable, Param
 
 from pipelines.config import UseCase
 
@@ -52,6 +52,18 @@ def online_features_asset(usecase: str) -> Asset:
 def predictions_asset(usecase: str) -> Asset:
     """The predictions of a use case (warehouse table and Parquet partitions), from its inference DAG."""
     return Asset(name=f"{usecase}_predictions", uri=f"mlops://{usecase}/predictions")
+
+
+def interval_params() -> dict[str, Param]:
+    """The trigger form of asset-driven DAGs: a manual run names the interval it processes."""
+    return {
+        "interval_start": Param(
+            None, type=["null", "string"], format="date-time", description="Manual runs: start of the interval"
+        ),
+        "interval_end": Param(
+            None, type=["null", "string"], format="date-time", description="Manual runs: end of the interval"
+        ),
+    }
 
 
 def interval_extra(start: dt.datetime, end: dt.datetime) -> dict[str, str]:

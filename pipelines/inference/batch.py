@@ -138,9 +138,14 @@ def feature_chunks(
     check_definitions(usecase)
     names = feature_store.service_features(feature_store.get_store(), service)
     path = feature_partition(usecase, start, end)
-    with pq.ParquetFile(path) as file:
-        for batch in file.iter_batches(batch_size=chunk_rows, columns=[usecase.entity.name, *names]):
-            yield batch.to_pandas()
+    # No pre-buffering, one row group at a time: memory follows the chunk and the row
+    # group (partitions are written in row groups of ROW_GROUP_ROWS), not the file.
+    with pq.ParquetFile(path, pre_buffer=False) as file:
+        for group in range(file.num_row_groups):
+            for batch in file.iter_batches(
+                batch_size=chunk_rows, row_groups=[group], columns=[usecase.entity.name, *names]
+            ):
+                yield batch.to_pandas()
 
 
 def check_signature(model: Any, frame: pd.DataFrame) -> list[str]:

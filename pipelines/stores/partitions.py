@@ -90,6 +90,10 @@ class PartitionInfo:
         )
 
 
+# Rows per Parquet row group: readers that go a row group at a time hold at most this many rows.
+ROW_GROUP_ROWS = 128 * 1024
+
+
 def partition_key(start: dt.datetime, end: dt.datetime) -> str:
     """Name of the partition of ``[start, end)``: ``2025-01-03`` for a whole UTC day."""
     start_utc, end_utc = (t.astimezone(dt.UTC) if t.tzinfo else t for t in (start, end))
@@ -123,7 +127,7 @@ def write_partition(path: Path, frame: pd.DataFrame, info: PartitionInfo) -> Non
     table = table.replace_schema_metadata(metadata)
     tmp = _temporary_name(path, uuid.uuid4().hex[:8])
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

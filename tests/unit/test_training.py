@@ -140,25 +140,9 @@ def test_regression_candidates_fit_and_are_measured(kind):
     rng = np.random.default_rng(0)
     x = rng.random((600, 3)).astype(np.float32)
     y = 3 * x[:, 0] - 2 * x[:, 1] + rng.normal(0, 0.05, 600)
-    fitted, _ = fit(
-        CandidateSpec(kind=kind, params={"n_estimators": 50} if kind == "xgboost" else {}),
-        "regression",
-        7,
-        x[:400],
-        y[:400],
-        x[400:500],
-        y[400:500],
-    )
+    spec = CandidateSpec(kind=kind, params={"n_estimators": 50} if kind == "xgboost" else {})
+    fitted, again = (fit(spec, "regression", 7, x[:400], y[:400], x[400:500], y[400:500])[0] for _ in range(2))
     m = metrics.metrics_for("regression", y[500:], fitted.score(x[500:]), None)
     assert m["r2"] > 0.8 and m["neg_rmse"] == -m["rmse"] and m["rows"] == 100
     assert set(fitted.importances(["a", "b", "c"])) == {"a", "b", "c"}
-    again, _ = fit(
-        CandidateSpec(kind=kind, params={"n_estimators": 50} if kind == "xgboost" else {}),
-        "regression",
-        7,
-        x[:400],
-        y[:400],
-        x[400:500],
-        y[400:500],
-    )
     assert np.array_equal(fitted.score(x[500:]), again.score(x[500:]))  # fixed seeds: same model
