@@ -49,11 +49,18 @@ def build_inference_dag(usecase: UseCase) -> None:
     def batch_inference() -> None:
         @task
         def pin_models() -> dict:
+            import logging
+
+            from pipelines.errors import BadInput
             from pipelines.inference.batch import pin
 
             with task_errors():
                 champion = pin(usecase)
+            try:  # shadow scoring is best effort: a broken challenger never blocks the champion's scores
                 challenger = pin(usecase, "challenger")
+            except BadInput as exc:
+                logging.getLogger(__name__).warning("no shadow scoring this run: %s", exc)
+                challenger = None
             assert champion is not None
             return {"champion": champion.to_dict(), "challenger": challenger.to_dict() if challenger else None}
 

@@ -65,15 +65,15 @@ def build_train_dag(usecase: UseCase) -> None:
         @task
         def check_request() -> dict:
             """What to train on: the window and the candidates, checked before anything is written."""
-            from mlops.dagkit import parse_interval
-            from pipelines.training.train import check_candidates
+            from pipelines.training.train import check_candidates, window_end
 
             ctx = get_current_context()
             params, run = ctx["params"], ctx["dag_run"]
             with task_errors():
                 candidates = check_candidates(usecase, params.get("candidates"))
-            end = params.get("window_end") or ctx["data_interval_end"].isoformat()
-            parse_interval([ctx["data_interval_start"].isoformat(), end])  # aware and after the start
+            end = params.get("window_end") or (ctx.get("data_interval_end") or run.run_after).isoformat()
+            with task_errors():
+                window_end(end)
             trigger = str(run.run_type).split(".")[-1].lower()
             reason = params.get("reason") or {"scheduled": f"scheduled ({spec.schedule})"}.get(trigger, trigger)
             return {

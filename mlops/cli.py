@@ -137,6 +137,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         start = dt.datetime.combine(world.start + dt.timedelta(days=i), dt.time(0), tzinfo=dt.UTC)
         end = start + dt.timedelta(days=1)
         states = []
+        day_ok = True
         for dag in dags:  # in order, as the scheduler would: features run on what ingestion published
             outcome = airflow_admin.run_interval(dag, start, end, log_file=_demo_log(dag.dag_id, start))
             rows.append(outcome)
@@ -144,13 +145,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"{dag.dag_id} {outcome.state}" + ("" if outcome.ok else f" (log: {_demo_log(dag.dag_id, start)})")
             )
             if not outcome.ok:
+                day_ok = False
                 break
-        if train_dag is not None and all(r.ok for r in rows[-len(dags) :]):
+        if train_dag is not None and day_ok:
             note = _demo_training(usecase, train_dag, world.start, end, rows)
             if note:
                 states.append(note)
                 verdicts.append(f"{end.date()}: {note}")
-        if inference_dag is not None and all(r.ok for r in rows[-len(dags) :]) and _has_champion(usecase):
+        if inference_dag is not None and day_ok and _has_champion(usecase):
             # As the scheduler would: the features' asset event triggers inference for the day
             # (after a training that ran at this day's end, with the champion it left).
             outcome = airflow_admin.run_interval(

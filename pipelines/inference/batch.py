@@ -214,14 +214,18 @@ def score_interval(
     import mlflow.pyfunc
 
     t0 = time.perf_counter()
+    tracking.configure()  # this task may run in its own process: point MLflow at the project's store
     chunk_rows = chunk_rows or (usecase.inference.chunk_rows if usecase.inference else 100_000)
     entities = partitions.read_info(feature_partition(usecase, start, end)).rows
     key = partitions.partition_key(start, end)
     models = {"champion": mlflow.pyfunc.load_model(champion.uri)}
     pinned = {"champion": champion}
     if challenger is not None and challenger.version != champion.version:
-        models["shadow"] = mlflow.pyfunc.load_model(challenger.uri)
-        pinned["shadow"] = challenger
+        try:
+            models["shadow"] = mlflow.pyfunc.load_model(challenger.uri)
+            pinned["shadow"] = challenger
+        except Exception as exc:  # shadow scoring is best effort: it never blocks the champion's scores
+            log.warning("challenger v%s does not load (%s): no shadow scores this run", challenger.version, exc)
     files = {
         kind: partitions.ChunkedPartition(
             partitions.partition_path(PREDICTIONS_ZONE, usecase.name, DATASETS[kind], key), _empty_predictions()
@@ -238,15 +242,24 @@ def score_interval(
         f" (shadow: v{challenger.version})" if "shadow" in models else "", chunk_rows,
     )  # fmt: skip
     try:
-        with warehouse.interval_writer(warehouse_url, usecase.name, end, [tables[k] for k in models]) as write:
+        # Both tables' rows of the interval are replaced: a rerun without a distinct challenger leaves none.
+        with warehouse.interval_writer(warehouse_url, usecase.name, end, list(tables.values())) as write:
             done = 0
             for frame in feature_chunks(usecase, service, start, end, chunk_rows):
                 names = [c for c in frame.columns if c != usecase.entity.name]
                 found = frame[names].notna().any(axis=1).to_numpy()  # a row without any value is not scored
                 skipped += frame.loc[~found, usecase.entity.name].tolist()
                 frame = frame[found]
-                for kind, model in models.items():
-                    columns = check_signature(model, frame)
+                for kind, model in list(models.items()):
+                    try:
+                        columns = check_signature(model, frame)
+                    except SignatureMismatch as exc:
+                        if kind == "champion":
+                            raise
+                        log.warning("challenger does not fit these features (%s): no shadow scores this run", exc)
+                        del models[kind], pinned[kind]
+                        files.pop(kind).discard()
+                        continue
                     matrix = frame[columns].astype(np.float32)
                     t = time.perf_counter()
                     scores = np.asarray(model.predict(matrix)).reshape(len(matrix), -1)[:, 0] if len(matrix) else []
@@ -258,6 +271,8 @@ def score_interval(
                 log.info("scored %d of %d entities", done, entities)
         for kind, file in files.items():
             file.publish(_info(usecase, kind, start, end, file))
+        if "shadow" not in files:  # as in the warehouse: no shadow scores of this interval
+            partitions.partition_path(PREDICTIONS_ZONE, usecase.name, DATASETS["shadow"], key).unlink(missing_ok=True)
     except BaseException:
         for file in files.values():
             file.discard()

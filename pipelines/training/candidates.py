@@ -41,7 +41,13 @@ def _fit_linear(spec: CandidateSpec, task: str, seed: int, x: np.ndarray, y: np.
     else:
         params = {"alpha": 1.0} | spec.params | {"random_state": seed}
         model = Ridge(**params)
-    pipeline = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("model", model)])
+    pipeline = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+            ("model", model),
+        ]
+    )
     pipeline.fit(x, y)
     return Fitted(spec.kind, task, pipeline), params
 

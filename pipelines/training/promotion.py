@@ -141,18 +141,19 @@ def decide(
     champion, or one that no longer scores) needs the floor only; otherwise it
     must also beat the champion by the margin on the primary metric, keep its
     calibration, keep every judged segment above the floor and within tolerance
-    of the champion, on a holdout of at least the minimum size.
+    of the champion, on a holdout of at least the minimum size. A champion that
+    cannot be scored blocks promotion (only ``force`` passes it).
     """
     checks = [Check("smoke", not challenger.error, challenger.error or f"loads and scores {challenger.rows} rows")]
     if challenger.error:
         return Decision(False, f"challenger v{challenger.version} does not load or score: {challenger.error}", checks)
     value = challenger.metrics.get(primary, math.nan)
     checks.append(Check("floor", _ge(value, spec.floor), f"{primary} {value:.4f} vs floor {spec.floor}"))
-    first = champion is None or bool(champion.error)
+    first = champion is None
     if champion is not None and champion.error:
+        # Without the champion's figures nothing can be compared: a person decides (force_promote).
         checks.append(Check("champion_scores", False, f"champion v{champion.version} not scored: {champion.error}"))
-    if not first:
-        assert champion is not None
+    elif champion is not None:
         theirs = champion.metrics.get(primary, math.nan)
         checks.append(
             Check(
@@ -178,15 +179,14 @@ def decide(
                 )
             )
         checks += _segment_checks(challenger, champion, spec, primary)
-    failed = [c for c in checks if not c.passed and c.name != "champion_scores"]
+    failed = [c for c in checks if not c.passed]
     if force:
         reason = "forced promotion" + (f" despite: {'; '.join(c.detail for c in failed)}" if failed else "")
         return Decision(True, reason, checks, forced=True)
     if failed:
         return Decision(False, "; ".join(f"{c.name}: {c.detail}" for c in failed), checks)
     if first:
-        why = "first model" if champion is None else f"champion v{champion.version} no longer scores"
-        return Decision(True, f"{why}: {primary} {value:.4f} meets the floor {spec.floor}", checks)
+        return Decision(True, f"first model: {primary} {value:.4f} meets the floor {spec.floor}", checks)
     assert champion is not None
     return Decision(
         True,
@@ -294,9 +294,12 @@ def gate(
     spec = spec_of(usecase)
     existing = client.get_model_version(name, version)
     record_path = decisions_dir(usecase) / f"v{version}.json"
-    if existing.tags.get("decision") and record_path.exists():
-        log.info("version %s was already judged: %s", version, existing.tags["decision"])
-        return json.loads(record_path.read_text())
+    earlier = json.loads(record_path.read_text()) if record_path.exists() else None
+    if earlier and (existing.tags.get("decision") or alias_version(client, name, CHAMPION) == version):
+        # Judged already (a retried task): keep that decision; finish its tags if a crash cut them short.
+        log.info("version %s was already judged: %s", version, earlier["decision"])
+        _tag_version(client, name, version, earlier, record_path)
+        return earlier
     threshold = _threshold(existing)
     mine = evaluate(client, usecase, version, holdout, threshold)
     for _ in range(MAX_ATTEMPTS):
@@ -307,27 +310,29 @@ def gate(
                 client, usecase, champion_version, holdout, _threshold(client.get_model_version(name, champion_version))
             )
         decision = decide(mine, theirs, spec.promotion, spec.primary_metric, usecase.task, force)
+        record = {
+            "kind": "promotion",
+            "model": name,
+            "version": version,
+            "decision": "promoted" if decision.promote else "rejected",
+            "forced": decision.forced,
+            "reason": decision.reason,
+            "checks": [asdict(c) for c in decision.checks],
+            "primary_metric": spec.primary_metric,
+            "challenger": asdict(mine),
+            "champion": asdict(theirs) if theirs else None,
+            "compared_with": champion_version if theirs else None,
+            "holdout_rows": len(holdout),
+            "holdout_days": sorted({str(pd.Timestamp(d).date()) for d in holdout.get("reference_day", [])}),
+            "decided_at": dt.datetime.now(dt.UTC).isoformat(),  # when, for the audit trail; no logic uses it
+        } | (context or {})
+        # The record is written before the alias moves: a crash in between leaves a record that a
+        # retry finds (above) instead of judging the version again against itself.
+        path = write_record(usecase, f"v{version}.json", record)
         if not decision.promote or move_champion(client, name, version, champion_version):
             break
     else:
         raise RuntimeError(f"the champion of {name} kept moving during {MAX_ATTEMPTS} evaluations: try again")
-    record = {
-        "kind": "promotion",
-        "model": name,
-        "version": version,
-        "decision": "promoted" if decision.promote else "rejected",
-        "forced": decision.forced,
-        "reason": decision.reason,
-        "checks": [asdict(c) for c in decision.checks],
-        "primary_metric": spec.primary_metric,
-        "challenger": asdict(mine),
-        "champion": asdict(theirs) if theirs else None,
-        "compared_with": champion_version if theirs else None,
-        "holdout_rows": len(holdout),
-        "holdout_days": sorted({str(pd.Timestamp(d).date()) for d in holdout.get("reference_day", [])}),
-        "decided_at": dt.datetime.now(dt.UTC).isoformat(),  # when, for the audit trail; no logic uses it
-    } | (context or {})
-    path = write_record(usecase, f"v{version}.json", record)
     _tag_version(client, name, version, record, path)
     return metrics.json_safe(record)
 
@@ -380,8 +385,9 @@ def rollback(usecase: UseCase, target: str | None, reason: str, who: str, contex
     """Make ``target`` (default: the version holding ``previous``) the champion again.
 
     The target must exist and load and score its logged input example. The
-    demoted champion gets the alias ``rolled_back`` and ``previous`` is cleared,
-    so running the same rollback again changes nothing.
+    demoted champion gets the alias ``rolled_back`` and ``previous`` is cleared
+    when it was the target, so running the same rollback again changes nothing.
+    If the champion moves while the target is checked, nothing changes.
 
     Raises:
         RollbackError: no such version, it does not load or score, or no target to default to.
@@ -430,6 +436,11 @@ def rollback(usecase: UseCase, target: str | None, reason: str, who: str, contex
     } | (context or {})
     with named_lock("registry", name):
         current = alias_version(client, name, CHAMPION)
+        if current != champion and current != target:
+            raise RollbackError(
+                f"the champion of '{name}' moved from v{champion} to v{current} during the rollback: "
+                "nothing changed; check the registry and run it again"
+            )
         record["from_version"] = current
         record["changed"] = current != target
         if current != target:

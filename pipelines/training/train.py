@@ -6,6 +6,7 @@ candidate that fails to train is logged as a failed nested run; the others go on
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import subprocess
 import time
@@ -88,6 +89,21 @@ def check_candidates(usecase: UseCase, names: list[str] | None) -> list[str]:
             f"unknown candidate(s) {unknown} for '{usecase.name}': training.candidates defines {configured}"
         )
     return names
+
+
+def window_end(text: str) -> dt.datetime:
+    """The end of a training window from the trigger form (an ISO datetime with a timezone).
+
+    Raises:
+        BadInput: not an ISO datetime with a timezone.
+    """
+    try:
+        end = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise BadInput(f"window_end '{text}' is not an ISO datetime such as 2025-01-30T00:00:00+00:00") from None
+    if end.tzinfo is None:
+        raise BadInput(f"window_end '{text}' has no timezone: add one, for example +00:00")
+    return end
 
 
 def git_commit() -> str:

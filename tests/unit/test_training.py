@@ -96,7 +96,7 @@ def _eval(version: str, auc: float, brier: float = 0.1, segments: dict | None = 
         (_eval("2", 0.58), None, False, "floor"),
         (_eval("1", 0.65), None, True, "first model"),
         (_eval("2", 0.80, error="ValueError: boom"), None, False, "does not load or score"),
-        (_eval("2", 0.65), _eval("1", math.nan, error="OSError: gone"), True, "no longer scores"),
+        (_eval("2", 0.65), _eval("1", math.nan, error="OSError: gone"), False, "champion_scores"),
     ],
     ids=[
         "better",
