@@ -156,20 +156,7 @@ def build_training_data(usecase: UseCase, end: dt.datetime, window_days: int | N
         len(joined.missing),
         info.content_hash[:12],
     )
-    return TrainingData(
-        usecase=usecase.name,
-        frame=frame,
-        features=features,
-        label=usecase.label.column,
-        window_start=start,
-        window_end=end,
-        feature_service=feature_service_name(usecase),
-        path=path,
-        content_hash=info.content_hash,
-        label_rows=len(rows),
-        missing_rows=len(joined.missing),
-        quarantined=quarantined,
-    )
+    return _training_data(usecase, frame, path, info, len(rows), len(joined.missing), quarantined)
 
 
 def read_training_data(usecase: UseCase, path: Path) -> TrainingData:
@@ -177,7 +164,18 @@ def read_training_data(usecase: UseCase, path: Path) -> TrainingData:
     info = partitions.read_info(path)
     if info is None:
         raise FileNotFoundError(f"no training set at {path}")
-    frame = partitions.read_partition(path)
+    return _training_data(usecase, partitions.read_partition(path), path, info, info.rows, 0, [])
+
+
+def _training_data(
+    usecase: UseCase,
+    frame: pd.DataFrame,
+    path: Path,
+    info: PartitionInfo,
+    label_rows: int,
+    missing_rows: int,
+    quarantined: list[str],
+) -> TrainingData:
     start, end = info.interval
     return TrainingData(
         usecase=usecase.name,
@@ -189,8 +187,9 @@ def read_training_data(usecase: UseCase, path: Path) -> TrainingData:
         feature_service=feature_service_name(usecase),
         path=path,
         content_hash=info.content_hash,
-        label_rows=info.rows,
-        missing_rows=0,
+        label_rows=label_rows,
+        missing_rows=missing_rows,
+        quarantined=quarantined,
     )
 
 
