@@ -59,7 +59,7 @@ def write_label_partitions(frames: list[pd.DataFrame], seed: int = 1) -> dt.date
         logit = (
             -3.0
             + 2.5 * features["support_tickets_sum_7d"].to_numpy()
-            + 1.5 * features["payment_delay_days_max_30d"].to_numpy()
+            + 1.5 * features["payment_delay_days_max_14d"].to_numpy()
             - 1.0 * features["tenure_days_latest"].to_numpy()
         )
         churned = (rng.random(len(features)) < 1 / (1 + np.exp(-logit))).astype("int64")

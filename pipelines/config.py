@@ -9,6 +9,7 @@ field by its path in the file.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import re
 from pathlib import Path
@@ -179,12 +180,65 @@ class LabelSpec(_Strict):
     delay_days: int = Field(ge=0)
 
 
+class TargetSpec(_Strict):
+    """How the synthetic generator makes the label of an entity's day from that day's row.
+
+    ``label = intercept + sum(weight * term) + noise * N(0, 1)``, where a term is a
+    numeric column of the activity dataset (its value that day) or
+    ``<category column>=<value>`` (1 when the row has that value, else 0).
+    """
+
+    intercept: float = 0.0
+    noise: float = Field(default=1.0, ge=0, description="Standard deviation of the label's noise.")
+    terms: dict[str, float] = Field(min_length=1, description="Term -> weight.")
+
+
+class DriftSpec(_Strict):
+    """What the synthetic generator changes from ``simulation.drift_day`` on."""
+
+    scale: dict[str, float] = Field(
+        default_factory=dict, description="Numeric column -> factor its values are multiplied by (covariate shift)."
+    )
+    intercept: float | None = Field(default=None, description="Replaces target.intercept (null: unchanged).")
+    terms: dict[str, float] | None = Field(
+        default=None, description="Replaces target.terms (concept change; null: unchanged)."
+    )
+
+    @field_validator("scale")
+    @classmethod
+    def _positive(cls, scale: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in scale.items() if not v > 0}
+        if bad:
+            raise ValueError(f"scale factors must be positive, got {bad}")
+        return scale
+
+
+SIMULATION_DEFAULT_POPULATION = 2000
+
+
 class SimulationSpec(_Strict):
+    """Defaults of ``mlops simulate`` / ``mlops demo``: which generator makes the source, and its parameters.
+
+    ``generator: churn`` (the default) is the telecom world of the demo and counts
+    ``customers``; ``generator: synthetic`` simulates any use case from its column
+    specs, counts ``entities`` and needs a ``target`` (and a ``drift`` block for a
+    ``drift_day``). The combinations are checked with the other cross-references.
+    """
+
+    generator: Literal["churn", "synthetic"] = "churn"
     start: dt.date
     days: int = Field(default=30, ge=1)
-    customers: int = Field(default=2000, ge=1)
+    customers: int | None = Field(default=None, ge=1, description="Churn generator: customers on day 0.")
+    entities: int | None = Field(default=None, ge=1, description="Synthetic generator: entities, each active daily.")
     seed: int = 7
     drift_day: int | None = Field(default=None, ge=0)
+    target: TargetSpec | None = None
+    drift: DriftSpec | None = None
+
+    @property
+    def population(self) -> int:
+        """Customers (churn) or entities (synthetic) to simulate."""
+        return self.customers or self.entities or SIMULATION_DEFAULT_POPULATION
 
 
 Aggregation = Literal["mean", "sum", "max", "min"]
@@ -259,6 +313,12 @@ class TrainingSpec(_Strict):
     validation_days: int = Field(default=3, ge=1, description="Newest labelled days before the holdout.")
     holdout_days: int = Field(default=3, ge=1, description="Newest labelled days: the promotion gate's holdout.")
     min_rows: int = Field(default=1000, ge=10, description="Fewest labelled rows a training window may have.")
+    warmup_days: int = Field(
+        default=0,
+        ge=0,
+        description="Reference days this close to schedule.start_date are never trained on: their rolling "
+        "features saw less history than their windows claim (set it to the longest window).",
+    )
     seed: int = 42
     primary_metric: str = "roc_auc"
     segments: list[str] = Field(default_factory=list, description="One-hot feature columns to report metrics by.")
@@ -285,6 +345,63 @@ class InferenceSpec(_Strict):
     connection_id: str = Field(default="mlops_warehouse", description="Where the predictions tables are.")
 
 
+class RetrainPolicySpec(_Strict):
+    """When the drift monitor triggers ``<use case>_train``, and how often at most."""
+
+    drift_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of drifted model features that counts as evidence."
+    )
+    prediction_drift: bool = Field(default=True, description="A drifted champion score distribution counts too.")
+    metric_drop: float | None = Field(
+        default=0.05,
+        gt=0,
+        description="Champion's holdout metric minus its live metric on matured days that counts as evidence "
+        "(in the primary metric's units; null: the live metric never triggers).",
+    )
+    min_rows: int = Field(default=500, ge=1, description="Fewer current (or matured labelled) rows judge nothing.")
+    cooldown_days: int = Field(default=7, ge=1, description="At most one triggered retrain per this many days.")
+    labelled_days_after_drift: int = Field(
+        default=0,
+        ge=0,
+        description="Wait until this many days after the drift's onset have matured labels, then train on those "
+        "days only (a model trained before the labels of the new regime exist cannot learn it). 0: trigger at "
+        "once and train on the normal window.",
+    )
+
+
+class MonitoringSpec(_Strict):
+    """The nightly drift monitor (``<use case>_drift_monitor``) and its retrain policy."""
+
+    schedule: str = Field(default="0 0 * * *", description="Cron of the nightly runs; each covers one whole day.")
+    current_days: int = Field(default=1, ge=1, description="Days up to the run's interval end compared to reference.")
+    performance_days: int = Field(default=7, ge=1, description="Newest days with matured labels for the live metric.")
+    sample_rows: int = Field(
+        default=100_000, ge=1000, description="Larger reference or current windows are sampled to this many rows."
+    )
+    drift_method: str | None = Field(
+        default=None, description="Evidently stattest for every feature (null: Evidently's choice by type and size)."
+    )
+    drift_threshold: float | None = Field(default=None, gt=0, description="Threshold of drift_method.")
+    prediction_method: str = Field(default="psi", description="Evidently stattest for the champion's scores.")
+    prediction_threshold: float = Field(default=0.2, gt=0, description="Threshold of prediction_method.")
+    wait_hours: float = Field(
+        default=6, gt=0, description="How long a run waits for its day's predictions before it fails."
+    )
+    retrain: RetrainPolicySpec = Field(default_factory=RetrainPolicySpec)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, expr: str) -> str:
+        if expr.startswith("@") or len(expr.split()) != 5:
+            raise ValueError(f"'{expr}' is not a 5-field cron expression")
+        _cron_period(expr)
+        return expr
+
+    @property
+    def interval(self) -> dt.timedelta:
+        return _cron_period(self.schedule)
+
+
 class UseCase(_Strict):
     """Everything the pipeline needs to know about one use case."""
 
@@ -299,6 +416,7 @@ class UseCase(_Strict):
     features: FeaturesSpec | None = None
     training: TrainingSpec | None = None
     inference: InferenceSpec | None = None
+    monitoring: MonitoringSpec | None = None
     simulation: SimulationSpec | None = None
 
     @field_validator("name")
@@ -362,6 +480,8 @@ def cross_reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
                     elif types[name] in get_args(ColumnType) and types[name] not in allowed:
                         problems.append((f"features.{field}", f"'{name}' has type {types[name]}, need {allowed}"))
     problems += _training_problems(raw)
+    problems += _simulation_problems(raw, datasets)
+    problems += _monitoring_problems(raw)
     label = raw.get("label")
     if isinstance(label, dict) and label.get("dataset") is not None:
         if label["dataset"] not in datasets:
@@ -402,6 +522,142 @@ def _training_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+def _monitoring_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    monitoring = raw.get("monitoring")
+    if not isinstance(monitoring, dict):
+        return []
+    problems = []
+    for needed in ("training", "inference"):
+        if not isinstance(raw.get(needed), dict):
+            problems.append(("monitoring", f"needs a {needed} section: it watches the champion's predictions"))
+    training = raw.get("training") if isinstance(raw.get("training"), dict) else {}
+    retrain = monitoring.get("retrain") if isinstance(monitoring.get("retrain"), dict) else {}
+    wait = retrain.get("labelled_days_after_drift") or 0
+    split_days = (training.get("validation_days") or 3) + (training.get("holdout_days") or 3) + 1
+    if isinstance(wait, int) and 0 < wait < split_days:
+        problems.append(
+            (
+                "monitoring.retrain.labelled_days_after_drift",
+                f"{wait} days cannot be split into training, validation and holdout days (needs at least "
+                f"{split_days}: training.validation_days + training.holdout_days + 1), or 0",
+            )
+        )
+    if (monitoring.get("drift_threshold") is None) != (monitoring.get("drift_method") is None):
+        problems.append(("monitoring.drift_threshold", "give drift_method and drift_threshold together, or neither"))
+    return problems
+
+
+def _simulation_problems(raw: dict[str, Any], datasets: dict[str, Any]) -> list[tuple[str, str]]:
+    """Generator-specific fields, and whether the synthetic generator can fill the declared datasets."""
+    simulation = raw.get("simulation")
+    if not isinstance(simulation, dict):
+        return []
+    generator = simulation.get("generator", "churn")
+    if generator == "churn":
+        return [
+            (f"simulation.{name}", f"only the synthetic generator uses it ({why})")
+            for name, why in (
+                ("entities", "the churn generator counts simulation.customers"),
+                ("target", "the churn world has its own churn drivers"),
+                ("drift", "the churn world has its own drift"),
+            )
+            if simulation.get(name) is not None
+        ]
+    if generator != "synthetic":
+        return []  # reported as a field error
+    problems = []
+    if simulation.get("customers") is not None:
+        problems.append(("simulation.customers", "the synthetic generator counts simulation.entities"))
+    if not isinstance(simulation.get("target"), dict):
+        problems.append(("simulation.target", "the synthetic generator needs a target (intercept, noise, terms)"))
+    if simulation.get("drift_day") is not None and not isinstance(simulation.get("drift"), dict):
+        problems.append(("simulation.drift", "the synthetic generator needs a drift block to know what changes"))
+    label = raw.get("label") if isinstance(raw.get("label"), dict) else {}
+    if label.get("dataset") not in datasets:
+        return problems  # reported under label.dataset
+    activity = [name for name in datasets if name != label["dataset"]]
+    if len(activity) != 1:
+        problems.append(
+            (
+                "simulation.generator",
+                f"'synthetic' fills one activity dataset besides the label dataset '{label['dataset']}'; "
+                f"source.datasets has {list(datasets)}",
+            )
+        )
+        return problems
+    entity = (raw.get("entity") or {}).get("name") if isinstance(raw.get("entity"), dict) else None
+    problems += _synthetic_dataset_problems(activity[0], datasets[activity[0]], entity)
+    problems += _synthetic_label_problems(label, datasets[label["dataset"]], entity)
+    columns = _column_types(datasets[activity[0]])
+    for block, field in (("target", "terms"), ("drift", "terms"), ("drift", "scale")):
+        section = simulation.get(block)
+        entries = section.get(field) if isinstance(section, dict) else None
+        for term in entries if isinstance(entries, dict) else []:
+            problem = _term_problem(str(term), columns, numeric_only=field == "scale")
+            if problem:
+                problems.append((f"simulation.{block}.{field}.{term}", f"{problem} of dataset '{activity[0]}'"))
+    return problems
+
+
+def _column_types(dataset: Any) -> dict[str, dict[str, Any]]:
+    columns = dataset.get("columns") if isinstance(dataset, dict) else None
+    return {c["name"]: c for c in columns or [] if isinstance(c, dict) and "name" in c}
+
+
+def _synthetic_dataset_problems(name: str, dataset: Any, entity: str | None) -> list[tuple[str, str]]:
+    """Every column of the activity dataset must be one the synthetic generator knows how to draw."""
+    problems = []
+    event_time = dataset.get("event_time") if isinstance(dataset, dict) else None
+    for i, spec in enumerate(dataset.get("columns") or [] if isinstance(dataset, dict) else []):
+        column = spec.get("name") if isinstance(spec, dict) else None
+        if column is None or column in (entity, event_time):
+            continue
+        where = f"source.datasets.{name}.columns.{i}"
+        if spec.get("type") in ("int", "float"):
+            if spec.get("min") is None or spec.get("max") is None:
+                problems.append((where, f"'{column}': the synthetic generator draws it between its min and max"))
+        elif spec.get("type") != "category":
+            problems.append((where, f"'{column}': the synthetic generator cannot draw a '{spec.get('type')}' column"))
+    return problems
+
+
+def _synthetic_label_problems(label: dict[str, Any], dataset: Any, entity: str | None) -> list[tuple[str, str]]:
+    """The label dataset must hold exactly the entity, reference time, arrival time and a numeric label."""
+    columns = _column_types(dataset)
+    event_time = dataset.get("event_time") if isinstance(dataset, dict) else None
+    expected = {entity, label.get("reference_time"), event_time, label.get("column")}
+    problems = []
+    if set(columns) != expected:
+        problems.append(
+            (
+                f"source.datasets.{label['dataset']}.columns",
+                f"the synthetic generator fills {sorted(str(c) for c in expected)}, not {sorted(columns)}",
+            )
+        )
+    label_type = columns.get(label.get("column"), {}).get("type")
+    if label_type is not None and label_type not in ("int", "float"):
+        problems.append(("label.column", f"the synthetic generator makes numeric labels, not '{label_type}'"))
+    return problems
+
+
+def _term_problem(term: str, columns: dict[str, dict[str, Any]], numeric_only: bool) -> str | None:
+    """Why ``term`` (``<numeric column>`` or ``<category column>=<value>``) names nothing, or None."""
+    column, _, value = term.partition("=")
+    spec = columns.get(column)
+    if spec is None:
+        return f"'{column}' is not a column"
+    if value and not numeric_only:
+        if spec.get("type") != "category":
+            return f"'{column}=...' needs a category column, '{column}' has type {spec.get('type')}"
+        if value not in (spec.get("values") or []):
+            return f"'{value}' is not one of the values {spec.get('values')} of '{column}'"
+        return None
+    if spec.get("type") not in ("int", "float"):
+        hint = "" if numeric_only else f" (write '{column}=<value>' for a category)"
+        return f"'{column}' has type {spec.get('type')}, need a numeric column{hint}"
+    return None
+
+
 def _format_errors(path: Path, err: ValidationError, raw: dict[str, Any]) -> str:
     problems = []
     for e in err.errors():
@@ -416,12 +672,23 @@ def _format_errors(path: Path, err: ValidationError, raw: dict[str, Any]) -> str
 
 
 def load_usecase(path: Path | str) -> UseCase:
-    """Load and validate one use-case file.
+    """Load and validate one use-case file (parsed once per version of the file in a process:
+    every DAG file loads every config at every parse).
 
     Raises:
         ConfigError: the file is missing, is not YAML, or has invalid fields (all listed).
     """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such use-case file") from None
+    return _load_usecase(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_usecase(path: Path, mtime_ns: int, size: int) -> UseCase:
+    """Parse and validate ``path``; the file's version is part of the cache key. UseCase objects are frozen."""
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:

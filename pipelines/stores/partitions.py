@@ -233,14 +233,14 @@ def read_info(path: Path) -> PartitionInfo | None:
         raise _corrupt(path, exc) from exc
 
 
-def read_partition(path: Path) -> pd.DataFrame:
-    """Read a partition's rows, with a clear error for a missing or corrupt file."""
+def read_partition(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a partition's rows (only ``columns`` when given), with a clear error for a missing or corrupt file."""
     import pandas as pd
 
     if not path.exists():
         raise FileNotFoundError(f"partition {path} does not exist")
     try:
-        return pd.read_parquet(path)
+        return pd.read_parquet(path, columns=columns)
     except Exception as exc:
         raise _corrupt(path, exc) from exc
 

@@ -119,7 +119,8 @@ def build_training_data(usecase: UseCase, end: dt.datetime, window_days: int | N
     """
     spec = spec_of(usecase)
     days = window_days or spec.window_days
-    start = end - dt.timedelta(days=days)
+    warm = dt.datetime.combine(usecase.schedule.start_date, dt.time(0), tzinfo=dt.UTC)
+    start = max(end - dt.timedelta(days=days), warm + dt.timedelta(days=spec.warmup_days))
     labels, quarantined = load_labels(usecase, start, end)
     if quarantined:
         log.warning("label partitions %s are quarantined: their labels are left out", quarantined)

@@ -47,7 +47,7 @@ def test_feature_partitions_are_idempotent(curated):
     assert first.path.stat().st_mtime_ns == stat.st_mtime_ns
     frame = partitions.read_partition(first.path)
     assert (frame["feature_timestamp"] == pd.Timestamp(D[5] + ONE)).all()
-    assert frame["active_days_30d"].max() == 6  # history of days 1..6 only
+    assert frame["active_days_14d"].max() == 6  # history of days 1..6 only
 
 
 def test_a_missing_or_quarantined_interval_builds_nothing(curated):

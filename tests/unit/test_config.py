@@ -27,11 +27,11 @@ def test_demo_config_loads_typed():
     activity = usecase.source.datasets["activity"]
     assert activity.column("monthly_charges").type == "float"
     assert usecase.dag_id("ingest") == "churn_ingest"
-    assert usecase.label.delay_days == 14
+    assert usecase.label.delay_days == 7
 
 
 def test_every_config_in_configs_loads():
-    assert [u.name for u in load_all(settings.REPO_ROOT / "configs")] == ["churn"]
+    assert [u.name for u in load_all(settings.REPO_ROOT / "configs")] == ["churn", "store_sales"]
 
 
 def test_several_bad_fields_are_all_listed_with_their_paths(tmp_path):
@@ -148,3 +148,69 @@ def test_the_feature_service_version_comes_from_the_config(churn):
     assert feature_service_name(churn) == "churn_v1"
     bumped = churn.model_copy(update={"features": churn.features.model_copy(update={"version": 2})})
     assert feature_service_name(bumped) == "churn_v2"
+
+
+REGRESSION_CONFIG = settings.REPO_ROOT / "configs" / "store_sales.yaml"
+
+
+def test_the_regression_config_loads_with_a_synthetic_simulation():
+    usecase = load_usecase(REGRESSION_CONFIG)
+    assert usecase.task == "regression" and usecase.training.primary_metric == "neg_rmse"
+    assert usecase.simulation.generator == "synthetic" and usecase.simulation.population == 300
+    assert usecase.simulation.target.terms["promo=discount"] > 0
+    churn = load_usecase(REPO_CONFIG)
+    assert churn.simulation.generator == "churn" and churn.simulation.population == 2000
+
+
+def _simulation_error(tmp_path: Path, change, config: Path = REGRESSION_CONFIG) -> str:
+    raw = yaml.safe_load(config.read_text())
+    change(raw)
+    with pytest.raises(ConfigError) as err:
+        load_usecase(_write(tmp_path, raw, config.stem))
+    return str(err.value)
+
+
+def _columns(raw: dict) -> dict:
+    return {c["name"]: c for c in raw["source"]["datasets"]["activity"]["columns"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda r: r["simulation"].update(generator="random"), "simulation.generator: Input should be"),
+        (lambda r: r["simulation"].update(customers=10), "simulation.customers: the synthetic generator counts"),
+        (lambda r: r["simulation"].pop("target"), "simulation.target: the synthetic generator needs a target"),
+        (lambda r: r["simulation"].pop("drift"), "simulation.drift: the synthetic generator needs a drift block"),
+        (lambda r: r["simulation"].update(entities=0), "simulation.entities: Input should be greater than"),
+        (lambda r: r["simulation"]["target"].update(noise=-1), "simulation.target.noise: Input should be greater"),
+        (lambda r: r["simulation"]["target"].update(terms={}), "simulation.target.terms: Dictionary should have"),
+        (lambda r: r["simulation"]["target"]["terms"].update(visitors=1.0), "simulation.target.terms.visitors: "
+         "'visitors' is not a column of dataset 'activity'"),
+        (lambda r: r["simulation"]["target"]["terms"].update({"promo=flash": 1.0}),
+         "simulation.target.terms.promo=flash: 'flash' is not one of the values"),
+        (lambda r: r["simulation"]["target"]["terms"].update(region=1.0),
+         "simulation.target.terms.region: 'region' has type category, need a numeric column (write 'region=<value>'"),
+        (lambda r: r["simulation"]["target"]["terms"].update({"footfall=high": 1.0}),
+         "simulation.target.terms.footfall=high: 'footfall=...' needs a category column"),
+        (lambda r: r["simulation"]["drift"]["terms"].update(basket=1.0), "simulation.drift.terms.basket: "),
+        (lambda r: r["simulation"]["drift"]["scale"].update(region=2.0), "simulation.drift.scale.region: 'region' has"),
+        (lambda r: r["simulation"]["drift"]["scale"].update(footfall=0), "simulation.drift.scale: scale factors "
+         "must be positive"),
+        (lambda r: _columns(r)["footfall"].pop("max"), "source.datasets.activity.columns.5: 'footfall': the synthetic "
+         "generator draws it between its min and max"),
+        (lambda r: r["source"]["datasets"]["labels"]["columns"].append({"name": "store_name", "type": "string"}),
+         "source.datasets.labels.columns: the synthetic generator fills"),
+        (lambda r: r["source"]["datasets"].update(extra=r["source"]["datasets"]["activity"]),
+         "simulation.generator: 'synthetic' fills one activity dataset besides the label dataset 'labels'"),
+    ],
+)  # fmt: skip
+def test_bad_synthetic_simulation_fields_are_named(tmp_path, change, expected):
+    message = _simulation_error(tmp_path, change)
+    assert expected in message, message
+
+
+@pytest.mark.parametrize("field", [{"entities": 10}, {"target": {"terms": {"tenure_days": 1.0}}}, {"drift": {}}])
+def test_the_churn_generator_refuses_the_synthetic_fields(tmp_path, field):
+    name = next(iter(field))
+    message = _simulation_error(tmp_path, lambda r: r["simulation"].update(field), REPO_CONFIG)
+    assert f"simulation.{name}: only the synthetic generator uses it" in message, message

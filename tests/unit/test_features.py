@@ -50,7 +50,7 @@ def build(churn):
 
 def test_columns_follow_the_config(churn):
     columns = feature_columns(churn.features, churn.source.datasets["activity"])
-    assert "data_usage_gb_mean_7d" in columns and "data_usage_gb_sum_30d" in columns
+    assert "data_usage_gb_mean_7d" in columns and "data_usage_gb_sum_14d" in columns
     assert "monthly_charges_trend" in columns and "tenure_days_latest" in columns
     assert [c for c in columns if c.startswith("plan_is_")] == ["plan_is_basic", "plan_is_standard", "plan_is_premium"]
 
@@ -59,25 +59,25 @@ def test_windows_aggregate_only_their_days(build):
     usage = [float(d) for d in range(1, 31)]  # usage on day d before the end = d
     out = build(_rows(1, list(range(1, 31)), data_usage_gb=usage))
     assert out.loc[1, "data_usage_gb_sum_7d"] == sum(range(1, 8))
-    assert out.loc[1, "data_usage_gb_mean_30d"] == pytest.approx(15.5)
-    assert out.loc[1, "active_days_7d"] == 7 and out.loc[1, "active_days_30d"] == 30
-    assert out.loc[1, "data_usage_gb_trend"] == pytest.approx(4.0 - 15.5)
+    assert out.loc[1, "data_usage_gb_mean_14d"] == pytest.approx(7.5)
+    assert out.loc[1, "active_days_7d"] == 7 and out.loc[1, "active_days_14d"] == 14
+    assert out.loc[1, "data_usage_gb_trend"] == pytest.approx(4.0 - 7.5)
     assert out.loc[1, FEATURE_TIMESTAMP] == pd.Timestamp(END)
 
 
 def test_a_new_customer_with_one_day_of_history(build):
     out = build(_rows(2, [1], monthly_charges=55.0, support_tickets=2))
-    assert out.loc[2, "active_days_30d"] == 1
-    assert out.loc[2, "monthly_charges_mean_7d"] == out.loc[2, "monthly_charges_mean_30d"] == 55.0
+    assert out.loc[2, "active_days_14d"] == 1
+    assert out.loc[2, "monthly_charges_mean_7d"] == out.loc[2, "monthly_charges_mean_14d"] == 55.0
     assert out.loc[2, "monthly_charges_trend"] == 0.0
-    assert out.loc[2, "support_tickets_sum_30d"] == 2.0
+    assert out.loc[2, "support_tickets_sum_14d"] == 2.0
 
 
 def test_gaps_in_activity_count_only_days_seen(build):
-    out = build(_rows(3, [1, 4, 20], payment_delay_days=[0, 3, 9]))
-    assert out.loc[3, "active_days_7d"] == 2 and out.loc[3, "active_days_30d"] == 3
+    out = build(_rows(3, [1, 4, 12, 20], payment_delay_days=[0, 3, 9, 11]))
+    assert out.loc[3, "active_days_7d"] == 2 and out.loc[3, "active_days_14d"] == 3
     assert out.loc[3, "payment_delay_days_max_7d"] == 3.0
-    assert out.loc[3, "payment_delay_days_max_30d"] == 9.0
+    assert out.loc[3, "payment_delay_days_max_14d"] == 9.0
 
 
 def test_a_customer_that_stopped_appearing_gets_no_row(build):

@@ -1,0 +1,113 @@
+"""
+### `<use case>_drift_monitor`: nightly drift report, and a retrain when the evidence is strong
+
+Runs every night (`monitoring.schedule` in the use case's YAML file) for the day
+that just ended.
+
+1. **wait_for_day**: waits (reschedule mode, up to `monitoring.wait_hours`) until
+   the day's features exist; skips with a message when there is no champion yet or
+   no entity was active in the current window.
+2. **measure**: Evidently reports of the current days against the champion's
+   training window (data drift of every model feature, drift of the champion's
+   scores), the champion's live metric on the days whose labels have matured, the
+   challenger's from shadow scoring. HTML and JSON in
+   `reports/<use case>/drift/<day>.*`, a run in MLflow's `<use case>_monitoring`
+   experiment, a row in the warehouse's `drift_history`.
+3. **decide**: the retrain policy (thresholds, cooldown, a training run in flight,
+   labels of the new regime) gives one decision, recorded in `retrain_decisions`.
+4. **retrain_needed** / **trigger_retrain**: only for a `triggered` decision, an
+   explicit run of `<use case>_train` whose `conf` carries the reason, the report,
+   the drifted features and the window (its run id is the decision's dedupe key, so
+   a retried trigger finds the run instead of starting another). The retrain goes
+   through the normal promotion gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, get_current_context, task
+
+from mlops.dagkit import default_args, start_date, task_errors
+from pipelines.config import UseCase, load_all
+
+
+def build_monitor_dag(usecase: UseCase) -> None:
+    spec = usecase.monitoring
+    assert spec is not None
+    train_dag_id = usecase.dag_id("train")
+
+    @dag(
+        dag_id=usecase.dag_id("drift_monitor"),
+        description=f"Nightly drift report of {usecase.name}'s champion; triggers {train_dag_id} on strong evidence",
+        schedule=CronDataIntervalTimetable(spec.schedule, timezone=usecase.schedule.timezone),
+        start_date=start_date(usecase),
+        catchup=False,
+        max_active_runs=1,
+        tags=["mlops", usecase.name, "monitoring"],
+        default_args=default_args(usecase),
+        doc_md=__doc__,
+    )
+    def drift_monitor() -> None:
+        @task.sensor(poke_interval=300, timeout=spec.wait_hours * 3600, mode="reschedule")
+        def wait_for_day() -> PokeReturnValue:
+            """The current window's features are there (or there is nothing to monitor: skip)."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from pipelines.monitoring.monitor import readiness
+
+            ctx = get_current_context()
+            state, message = readiness(usecase, ctx["data_interval_start"], ctx["data_interval_end"])
+            if state == "skip":
+                raise AirflowSkipException(message)
+            return PokeReturnValue(is_done=state == "ready", xcom_value=message)
+
+        @task
+        def measure() -> dict:
+            from mlops.dagkit import sqlalchemy_url
+            from pipelines.monitoring.monitor import measure as measure_night
+
+            ctx = get_current_context()
+            url = sqlalchemy_url(usecase.inference.connection_id)
+            with task_errors():
+                record = measure_night(
+                    usecase, ctx["data_interval_start"], ctx["data_interval_end"], url, ctx["run_id"]
+                )
+            keys = ("day", "champion_version", "drift_share", "drifted_features", "live_metric", "evidence", "onset")
+            return {k: record[k] for k in keys} | {"report_html": record["report_html"]}
+
+        @task(multiple_outputs=True)
+        def decide(measured: dict) -> dict:
+            from mlops.dagkit import sqlalchemy_url
+            from pipelines.monitoring.monitor import decide_night
+
+            ctx = get_current_context()
+            in_flight = ctx["ti"].get_dr_count(dag_id=train_dag_id, states=["queued", "running"])
+            url = sqlalchemy_url(usecase.inference.connection_id)
+            return decide_night(usecase, ctx["data_interval_end"], url, in_flight)
+
+        @task.short_circuit
+        def retrain_needed(action: str) -> bool:
+            return action == "triggered"
+
+        measured = measure()
+        wait_for_day() >> measured
+        decision = decide(measured)
+        gate = retrain_needed(decision["action"])
+        gate >> TriggerDagRunOperator(
+            task_id="trigger_retrain",
+            trigger_dag_id=train_dag_id,
+            trigger_run_id=decision["run_id"],
+            conf=decision["conf"],
+            skip_when_already_exists=True,
+            retries=usecase.schedule.retries,
+            retry_delay=dt.timedelta(minutes=usecase.schedule.retry_delay_minutes),
+        )
+
+    drift_monitor()
+
+
+for _usecase in load_all():
+    if _usecase.monitoring is not None:
+        build_monitor_dag(_usecase)

@@ -1,0 +1,358 @@
+"""One night of the drift monitor: measure, report, record; then the retrain decision.
+
+``measure`` compares the current days with the champion's training window
+(Evidently: data drift of every model feature, drift of the champion's scores),
+computes the champion's live metric on the days whose labels have matured (and
+the challenger's, from shadow scoring), saves the reports under
+``reports/<use case>/drift/<date>.*``, logs them to the MLflow experiment
+``<use case>_monitoring`` and writes the night's row of ``drift_history``.
+
+``decide_night`` turns that row, the night before and earlier decisions into one
+retrain decision (:mod:`pipelines.monitoring.policy`) and records it in
+``retrain_decisions``. A rerun of a night keeps a trigger it already recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines import settings
+from pipelines.config import MonitoringSpec, UseCase
+from pipelines.monitoring import data, policy
+from pipelines.stores import monitoring as store
+from pipelines.training import metrics, tracking
+
+log = logging.getLogger(__name__)
+
+
+def spec_of(usecase: UseCase) -> MonitoringSpec:
+    if usecase.monitoring is None:
+        raise ValueError(f"use case '{usecase.name}' has no monitoring section")
+    return usecase.monitoring
+
+
+def drift_dir(usecase: str) -> Path:
+    return settings.reports_dir() / usecase / "drift"
+
+
+def night_key(end: dt.datetime) -> str:
+    """Reports of a night are named after the day it monitored (the day before its end)."""
+    return (end - dt.timedelta(days=1)).date().isoformat()
+
+
+def run_id_for(usecase: UseCase, decision: dict[str, Any]) -> str:
+    """The train DAG's run id of a triggered retrain: one per dedupe key, so a retried trigger finds it."""
+    night = decision["night"][:10]
+    onset = (decision.get("onset") or night)[:10]
+    return f"drift_retrain__{onset}__{night}"
+
+
+def readiness(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
+    """Whether the night can be monitored: ``ready``, ``wait`` (features not built yet) or
+    ``skip`` (no champion, or no entity active in the current window), with a message."""
+    from pipelines.errors import BadInput
+    from pipelines.inference.batch import feature_partition
+    from pipelines.stores import partitions
+    from pipelines.training.promotion import CHAMPION, alias_version, model_name
+
+    spec = spec_of(usecase)
+    if alias_version(tracking.configure(), model_name(usecase), CHAMPION) is None:
+        return "skip", f"no champion for {usecase.name} yet: nothing to monitor (run {usecase.dag_id('train')})"
+    try:
+        feature_partition(usecase, start, end)
+    except BadInput as exc:
+        return "wait", f"waiting for the features of {night_key(end)}: {exc}"
+    rows = 0
+    for day_start, day_end in data.days_of(end - dt.timedelta(days=spec.current_days), end):
+        try:
+            info = partitions.read_info(feature_partition(usecase, day_start, day_end))
+        except BadInput:
+            continue
+        rows += info.rows if info else 0
+    if not rows:
+        return (
+            "skip",
+            f"no {usecase.name} entity was active in the current window ending {end:%Y-%m-%d}: nothing to compare",
+        )
+    return "ready", f"{rows} current rows"
+
+
+def live_metrics(usecase: UseCase, frame: pd.DataFrame, thresholds: dict[str, float | None]) -> dict[str, dict]:
+    """The use case's metrics per model version on matured rows (the same functions as the gate's)."""
+    out = {}
+    for version, rows in frame.groupby("model_version"):
+        y, scores = rows[data.TARGET].to_numpy(), rows[data.SCORE].to_numpy()
+        out[str(version)] = metrics.json_safe(metrics.metrics_for(usecase.task, y, scores, thresholds.get(version)))
+    return out
+
+
+def measure(
+    usecase: UseCase, start: dt.datetime, end: dt.datetime, warehouse_url: str, airflow_run_id: str
+) -> dict[str, Any]:
+    """Monitor the night ``[start, end)``: reports, MLflow run, history row. Returns the history record.
+
+    Raises:
+        NoChampion: nothing to monitor yet.
+        EmptyWindow: no entity active in the current window.
+        NoReference: the champion's training window cannot be read.
+        ReportRenderError: the HTML could not be written (the numbers are recorded first).
+    """
+    import mlflow
+    import mlflow.pyfunc
+
+    from pipelines.inference.batch import pin
+    from pipelines.monitoring import report
+
+    t0 = time.perf_counter()
+    spec = spec_of(usecase)
+    client = tracking.configure()
+    champion = pin(usecase)
+    assert champion is not None
+    challenger = pin(usecase, "challenger")
+    current_start = end - dt.timedelta(days=spec.current_days)
+    cur, current_rows = data.current(usecase, current_start, end, spec.sample_rows)
+    ref = data.reference(usecase, champion.version, spec.sample_rows)
+    model = mlflow.pyfunc.load_model(champion.uri)
+    features = data.model_features(usecase)
+    log.info(
+        "monitoring %s [%s, %s): %d current rows (%d compared) against v%s's training window [%s, %s) "
+        "(%d rows, %d compared)",
+        usecase.name, current_start, end, current_rows, len(cur), champion.version, ref.window_start[:10],
+        ref.window_end[:10], ref.rows, len(ref.frame),
+    )  # fmt: skip
+    reference_scored, current_scored = data.score(model, ref.frame), data.score(model, cur)
+    served, live_start, live_end = data.matured(usecase, end, spec.performance_days)
+    shadow, _, _ = data.matured(usecase, end, spec.performance_days, "shadow")
+    thresholds = {champion.version: champion.threshold}
+    if challenger is not None:
+        thresholds[challenger.version] = challenger.threshold
+    live = live_metrics(usecase, served, thresholds)
+    primary = ref.primary_metric
+    mine = served[served["model_version"].astype(str) == champion.version]
+    live_metric = live.get(champion.version, {}).get(primary)
+    comparison = _shadow_comparison(usecase, served, shadow, thresholds, primary)
+
+    key = night_key(end)
+    out_dir = drift_dir(usecase.name)
+    snapshot = report.drift_snapshot(reference_scored, current_scored, features, data.SCORE, spec)
+    numbers = report.drift_numbers(snapshot, features, data.SCORE)  # read before any HTML is rendered
+    record: dict[str, Any] = {
+        "usecase": usecase.name,
+        "night": end.isoformat(),
+        "day": key,
+        "champion_version": champion.version,
+        "challenger_version": challenger.version if challenger and challenger.version != champion.version else None,
+        "reference": {
+            "version": ref.version,
+            "window_start": ref.window_start,
+            "window_end": ref.window_end,
+            "rows": ref.rows,
+            "compared_rows": len(ref.frame),
+            "data_hash": ref.data_hash,
+            "training_set": ref.training_set,
+            "training_run_id": ref.training_run_id,
+        },
+        "current": {
+            "window_start": current_start.isoformat(),
+            "window_end": end.isoformat(),
+            "rows": current_rows,
+            "compared_rows": len(cur),
+        },
+        "sampled": len(cur) < current_rows or len(ref.frame) < ref.rows,
+        "sample_rows": spec.sample_rows,
+        **numbers,
+        "primary_metric": primary,
+        "holdout_metric": ref.holdout_metric,
+        "live": {
+            "window_start": live_start.isoformat(),
+            "window_end": live_end.isoformat(),
+            "rows": len(served),
+            "champion_rows": len(mine),
+            "by_version": live,
+        },
+        "live_metric": live_metric if len(mine) else None,
+        "shadow": comparison,
+        "airflow_run_id": airflow_run_id,
+    }
+    ev = evidence_from(record)
+    previous = store.read(warehouse_url, store.HISTORY, usecase.name, before=end, last=1)
+    previous_night = previous[-1] if previous and previous[-1]["night"] == (end - spec.interval).isoformat() else None
+    found = policy.evidence_of(ev, spec.retrain)
+    onset = policy.onset_of(ev, spec.retrain, previous_night)
+    record["evidence"] = [text for text, _ in found]
+    record["onset"] = onset.isoformat() if onset else None
+    paths = {"json": out_dir / f"{key}.json", "html": out_dir / f"{key}.html"}
+    record["report_json"], record["report_html"] = str(paths["json"]), str(paths["html"])
+    report.write_json(paths["json"], record)  # the numbers survive a report that fails to render
+    _write_history(warehouse_url, usecase, end, record)
+    rendered = report.render(paths["html"], record, snapshot, served, usecase, data.TARGET, data.SCORE)
+    record["report_files"] = [str(p) for p in rendered]
+    record["mlflow_run_id"] = _log_to_mlflow(client, usecase, record, [paths["json"], *rendered])
+    record["seconds"] = round(time.perf_counter() - t0, 2)
+    report.write_json(paths["json"], record)
+    _write_history(warehouse_url, usecase, end, record)
+    log.info(
+        "%s %s: %s of features drifted, prediction drift %s, live %s %s; evidence: %s; report %s",
+        usecase.name, key, _pct(record["drift_share"]), record["prediction_drift"]["score"], primary,
+        "n/a" if live_metric is None else f"{live_metric:.4f}", record["evidence"] or "none", paths["html"],
+    )  # fmt: skip
+    return record
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def evidence_from(record: dict[str, Any]) -> policy.Evidence:
+    """The policy's view of a history record."""
+    live_rows = record["live"]["champion_rows"]
+    return policy.Evidence(
+        night=dt.datetime.fromisoformat(record["night"]),
+        current_start=dt.datetime.fromisoformat(record["current"]["window_start"]),
+        current_rows=record["current"]["rows"],
+        drift_share=record["drift_share"],
+        drifted_features=record["drifted_features"],
+        prediction_drifted=record["prediction_drift"]["drifted"],
+        holdout_metric=record["holdout_metric"],
+        live_metric=record["live_metric"],
+        live_rows=live_rows,
+        live_start=dt.datetime.fromisoformat(record["live"]["window_start"]),
+    )
+
+
+def _shadow_comparison(
+    usecase: UseCase, served: pd.DataFrame, shadow: pd.DataFrame, thresholds: dict, primary: str
+) -> dict[str, Any] | None:
+    """Champion vs challenger on the same matured rows (entities and days both scored)."""
+    if shadow.empty or served.empty:
+        return None
+    both = served.merge(shadow, on=["entity_id", "day"], suffixes=("", "_shadow"))
+    if both.empty:
+        return None
+    out = {"rows": len(both), "by_pair": []}
+    for (champion, challenger), rows in both.groupby(["model_version", "model_version_shadow"]):
+        y = rows[data.TARGET].to_numpy()
+        a = metrics.metrics_for(usecase.task, y, rows[data.SCORE].to_numpy(), thresholds.get(str(champion)))
+        b = metrics.metrics_for(usecase.task, y, rows["score_shadow"].to_numpy(), thresholds.get(str(challenger)))
+        out["by_pair"].append(
+            {
+                "champion": str(champion),
+                "challenger": str(challenger),
+                "rows": len(rows),
+                "champion_metric": metrics.json_safe(a.get(primary)),
+                "challenger_metric": metrics.json_safe(b.get(primary)),
+            }
+        )
+    return out
+
+
+def _write_history(url: str, usecase: UseCase, end: dt.datetime, record: dict[str, Any]) -> None:
+    def number(value: Any) -> float | None:
+        return float(value) if isinstance(value, int | float) and not math.isnan(value) else None
+
+    store.write(
+        url,
+        store.HISTORY,
+        usecase.name,
+        end,
+        record,
+        champion_version=record["champion_version"],
+        current_rows=record["current"]["rows"],
+        drift_share=number(record["drift_share"]),
+        prediction_drift=number(record["prediction_drift"]["score"]),
+        live_metric=number(record["live_metric"]),
+    )
+
+
+def _log_to_mlflow(client: Any, usecase: UseCase, record: dict[str, Any], files: list[Path]) -> str:
+    """One run per night in ``<use case>_monitoring``, named after the day; a rerun replaces the night's run."""
+    import mlflow
+
+    experiment = tracking.experiment_id(f"{usecase.name}_monitoring")
+    name = f"drift {record['day']}"
+    for old in client.search_runs([experiment], filter_string=f"tags.mlflow.runName = '{name}'"):
+        client.delete_run(old.info.run_id)
+    values = {
+        "drift_share": record["drift_share"],
+        "drifted_features": len(record["drifted_features"]),
+        "prediction_drift": record["prediction_drift"]["score"],
+        "current_rows": record["current"]["rows"],
+        "live_rows": record["live"]["champion_rows"],
+        f"live_{record['primary_metric']}": record["live_metric"],
+        f"holdout_{record['primary_metric']}": record["holdout_metric"],
+    }
+    with mlflow.start_run(experiment_id=experiment, run_name=name) as run:
+        mlflow.log_metrics({k: float(v) for k, v in values.items() if metrics.is_number(v)})
+        mlflow.set_tags(
+            {
+                "usecase": usecase.name,
+                "champion_version": record["champion_version"],
+                "reference_data_hash": record["reference"]["data_hash"],
+                "sampled": str(record["sampled"]).lower(),
+                "airflow_run_id": record["airflow_run_id"],
+                "evidence": "; ".join(record["evidence"])[:4000] or "none",
+            }
+        )
+        for path in files:
+            mlflow.log_artifact(str(path), artifact_path="drift")
+    return run.info.run_id
+
+
+def decide_night(usecase: UseCase, end: dt.datetime, warehouse_url: str, in_flight: int) -> dict[str, Any]:
+    """The retrain decision of the night ending at ``end``, recorded in ``retrain_decisions``.
+
+    A night that already triggered keeps that decision (a retried or rerun task must
+    not trigger twice); otherwise the policy decides from the night's history row.
+    """
+    spec = spec_of(usecase)
+    existing = store.read_night(warehouse_url, store.DECISIONS, usecase.name, end)
+    if existing and existing["action"] == policy.TRIGGERED:
+        log.info("night %s already triggered %s: kept", end, existing["run_id"])
+        return existing
+    record = store.read_night(warehouse_url, store.HISTORY, usecase.name, end)
+    if record is None:
+        raise ValueError(f"no drift_history row for {usecase.name} night {end}: run the measure step first")
+    earlier = store.read(warehouse_url, store.HISTORY, usecase.name, before=end, last=1)
+    previous_night = earlier[-1] if earlier and earlier[-1]["night"] == (end - spec.interval).isoformat() else None
+    decisions = store.read(warehouse_url, store.DECISIONS, usecase.name, before=end)
+    triggers = [d for d in decisions if d["action"] == policy.TRIGGERED]
+    decision = policy.decide(
+        usecase.name,
+        evidence_from(record),
+        spec.retrain,
+        usecase.label.delay_days,
+        previous_night,
+        triggers[-1] if triggers else None,
+        in_flight,
+    ).to_dict()
+    decision["usecase"] = usecase.name
+    decision["report_html"] = record.get("report_html")
+    decision["champion_version"] = record["champion_version"]
+    decision["run_id"] = run_id_for(usecase, decision) if decision["action"] == policy.TRIGGERED else None
+    decision["conf"] = _train_conf(decision) if decision["action"] == policy.TRIGGERED else None
+    store.write(
+        warehouse_url, store.DECISIONS, usecase.name, end, decision,
+        action=decision["action"], dedupe_key=decision["dedupe_key"],
+    )  # fmt: skip
+    log.info("%s retrain decision %s: %s (%s)", usecase.name, night_key(end), decision["action"], decision["reason"])
+    return decision
+
+
+def _train_conf(decision: dict[str, Any]) -> dict[str, Any]:
+    """What the triggered train run is told: why, the report, the drifted features, its window."""
+    conf = {
+        "reason": f"drift monitor {decision['night'][:10]}: {decision['reason']}"[:1000],
+        "drift_report": decision.get("report_html") or "",
+        "drifted_features": decision.get("drifted_features") or [],
+        "window_end": decision["window_end"],
+    }
+    if decision.get("window_days"):
+        conf["window_days"] = decision["window_days"]
+    return conf

@@ -1,0 +1,176 @@
+"""The retrain policy: from one night's evidence and the nights before it to one decision.
+
+Pure functions of their inputs (no stores, no clock), so the whole table of cases
+is unit-tested. The monitor task gathers the inputs and records the decision.
+
+Debounce, in the order checked:
+
+1. no evidence tonight: ``not_needed``;
+2. a ``<use case>_train`` run is queued or running: ``suppressed_in_flight``;
+3. a retrain was triggered less than ``cooldown_days`` ago: ``suppressed_cooldown``;
+4. fewer than ``labelled_days_after_drift`` days since the drift's onset have matured
+   labels: ``waiting_for_labels`` (a model trained only on the old regime cannot learn the new one);
+5. otherwise ``triggered``, with a dedupe key naming the onset and the night.
+
+A drift that persists for ten nights has one onset: it triggers once, and again only
+after the cooldown if the retrain did not remove it (rejected or failed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pipelines.config import RetrainPolicySpec
+
+TRIGGERED = "triggered"
+NOT_NEEDED = "not_needed"
+IN_FLIGHT = "suppressed_in_flight"
+COOLDOWN = "suppressed_cooldown"
+WAITING = "waiting_for_labels"
+ACTIONS = (TRIGGERED, NOT_NEEDED, IN_FLIGHT, COOLDOWN, WAITING)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one night measured, as the policy needs it."""
+
+    night: dt.datetime  # the monitored interval's end
+    current_start: dt.datetime  # first instant of the current window
+    current_rows: int
+    drift_share: float | None  # share of the model's features that drifted
+    drifted_features: list[str] = field(default_factory=list)
+    prediction_drifted: bool | None = None
+    holdout_metric: float | None = None  # the champion's, at its promotion
+    live_metric: float | None = None  # the champion's on matured days
+    live_rows: int = 0
+    live_start: dt.datetime | None = None  # first matured day the live metric covers
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    reason: str
+    night: str
+    onset: str | None = None  # first day of the drift this evidence belongs to
+    evidence: list[str] = field(default_factory=list)
+    dedupe_key: str | None = None
+    window_end: str | None = None  # of the retrain
+    window_days: int | None = None  # of the retrain (None: the training config's)
+    drifted_features: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evidence_of(ev: Evidence, spec: RetrainPolicySpec) -> list[tuple[str, dt.datetime]]:
+    """Which signals pass their thresholds tonight, each with the first day it speaks about."""
+    found = []
+    if ev.current_rows >= spec.min_rows:
+        if ev.drift_share is not None and ev.drift_share >= spec.drift_share:
+            found.append((f"data drift: {ev.drift_share:.0%} of features drifted (>= {spec.drift_share:.0%})", 0))
+        if spec.prediction_drift and ev.prediction_drifted:
+            found.append(("prediction drift: the champion's scores drifted", 0))
+    if (
+        spec.metric_drop is not None
+        and ev.live_metric is not None
+        and ev.holdout_metric is not None
+        and ev.live_rows >= spec.min_rows
+        and ev.holdout_metric - ev.live_metric >= spec.metric_drop
+    ):
+        found.append(
+            (
+                f"live metric {ev.live_metric:.4f} is {ev.holdout_metric - ev.live_metric:.4f} below the holdout's "
+                f"{ev.holdout_metric:.4f} (>= {spec.metric_drop})",
+                1,
+            )
+        )
+    starts = (ev.current_start, ev.live_start or ev.current_start)
+    return [(text, starts[which]) for text, which in found]
+
+
+def onset_of(ev: Evidence, spec: RetrainPolicySpec, previous: dict[str, Any] | None) -> dt.datetime | None:
+    """First day of the drift tonight's evidence belongs to: carried over from the night
+    before when that night had evidence too (one drift, one onset), else tonight's earliest."""
+    found = evidence_of(ev, spec)
+    if not found:
+        return None
+    if previous and previous.get("onset") and previous.get("evidence"):
+        return dt.datetime.fromisoformat(previous["onset"])
+    return min(start for _, start in found)
+
+
+def decide(
+    usecase: str,
+    ev: Evidence,
+    spec: RetrainPolicySpec,
+    label_delay_days: int,
+    previous_night: dict[str, Any] | None,
+    last_trigger: dict[str, Any] | None,
+    in_flight: int,
+) -> Decision:
+    """The retrain decision of one night.
+
+    Args:
+        usecase: the use case's name (part of the dedupe key).
+        ev: tonight's evidence.
+        spec: the retrain policy.
+        label_delay_days: days after a reference day that its label arrives.
+        previous_night: the history record of the night before (its ``onset``, ``evidence``), if any.
+        last_trigger: the newest earlier ``triggered`` decision, if any.
+        in_flight: queued or running runs of the train DAG.
+    """
+    found = evidence_of(ev, spec)
+    night = ev.night.isoformat()
+    if not found:
+        return Decision(NOT_NEEDED, _no_evidence(ev, spec), night)
+    onset = onset_of(ev, spec, previous_night)
+    assert onset is not None
+    common = {"night": night, "onset": onset.isoformat(), "evidence": [text for text, _ in found]}
+    common["drifted_features"] = list(ev.drifted_features)
+    if in_flight:
+        return Decision(IN_FLIGHT, f"{in_flight} training run(s) queued or running; not triggering another", **common)
+    if last_trigger is not None:
+        since = ev.night - dt.datetime.fromisoformat(last_trigger["night"])
+        if since < dt.timedelta(days=spec.cooldown_days):
+            return Decision(
+                COOLDOWN,
+                f"a retrain was triggered {since.days} day(s) ago ({last_trigger['night'][:10]}); cooldown is "
+                f"{spec.cooldown_days} days",
+                **common,
+            )
+    labelled_until = ev.night - dt.timedelta(days=label_delay_days)  # labels of days before this are known
+    labelled_days = max((labelled_until - onset).days, 0)
+    wait = spec.labelled_days_after_drift
+    if wait and labelled_days < wait:
+        return Decision(
+            WAITING,
+            f"drift since {onset:%Y-%m-%d}: {labelled_days} day(s) after it have matured labels, a retrain on the "
+            f"new regime needs {wait} (labels arrive {label_delay_days} days late)",
+            **common,
+        )
+    return Decision(
+        TRIGGERED,
+        "; ".join(text for text, _ in found)
+        + (f"; training on the {labelled_days} labelled days since the onset" if wait else ""),
+        dedupe_key=f"{usecase}:drift:{onset:%Y-%m-%d}:{ev.night:%Y-%m-%d}",
+        window_end=night,
+        window_days=(ev.night - onset).days if wait else None,
+        **common,
+    )
+
+
+def _no_evidence(ev: Evidence, spec: RetrainPolicySpec) -> str:
+    if ev.current_rows < spec.min_rows and ev.live_rows < spec.min_rows:
+        return f"too few rows to judge ({ev.current_rows} current, {ev.live_rows} labelled; needs {spec.min_rows})"
+    parts = []
+    if ev.drift_share is not None:
+        parts.append(f"{ev.drift_share:.0%} of features drifted (< {spec.drift_share:.0%})")
+    if ev.prediction_drifted is not None:
+        parts.append("scores drifted" if ev.prediction_drifted else "scores stable")
+    if ev.live_metric is not None and ev.holdout_metric is not None:
+        parts.append(f"live metric {ev.live_metric:.4f} vs holdout {ev.holdout_metric:.4f}")
+    else:
+        parts.append("no live metric yet")
+    return "no evidence: " + ", ".join(parts)

@@ -1,0 +1,187 @@
+"""Evidently (0.7, the ``Report`` API) reports of one night, and the numbers taken from them.
+
+* drift: ``DataDriftPreset`` over every model feature plus ``ValueDrift`` of the
+  champion's score, current window against the champion's training window;
+* performance: ``ClassificationPreset`` / ``RegressionPreset`` on the matured days;
+* shadow: champion and challenger as two named tasks on the same matured rows.
+
+Numbers are read from the snapshot before anything is rendered, so a report that
+fails to render still leaves them recorded (:class:`ReportRenderError`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.config import MonitoringSpec, UseCase
+from pipelines.training import metrics
+
+# Evidently's score is a p-value for these tests (drift when below the threshold), a distance for the rest.
+P_VALUE_METHODS = {
+    "K-S p_value", "chi-square p_value", "Z-test p_value", "t_test", "Mann-Whitney U-rank test",
+    "Anderson-Darling", "Cramer-von Mises", "Epps-Singleton", "Fisher's Exact test", "g_test",
+    "empirical_mmd", "Total-Variation-Distance",
+}  # fmt: skip
+
+
+class ReportRenderError(RuntimeError):
+    """The HTML report could not be written; the night's numbers were recorded before."""
+
+
+def _evidently() -> Any:
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # no usage telemetry from a pipeline
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import evidently
+
+    return evidently
+
+
+def _dataset(frame: pd.DataFrame, numerical: list[str], **tasks: Any) -> Any:
+    ev = _evidently()
+    definition = ev.DataDefinition(numerical_columns=numerical, categorical_columns=[], **tasks)
+    return ev.Dataset.from_pandas(frame, data_definition=definition)
+
+
+def drift_snapshot(
+    reference: pd.DataFrame, current: pd.DataFrame, features: list[str], score: str, spec: MonitoringSpec
+) -> Any:
+    """Run the drift report: every feature, and the score column with the prediction test."""
+    ev = _evidently()
+    from evidently.metrics import ValueDrift
+    from evidently.presets import DataDriftPreset
+
+    columns = [*features, score]
+    preset = DataDriftPreset(columns=features, method=spec.drift_method, threshold=spec.drift_threshold)
+    report = ev.Report(
+        [preset, ValueDrift(column=score, method=spec.prediction_method, threshold=spec.prediction_threshold)],
+        include_tests=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant columns and the like: reported per column, not as warnings
+        return report.run(_dataset(current[columns], columns), _dataset(reference[columns], columns))
+
+
+def drift_rows(snapshot: Any) -> list[dict[str, Any]]:
+    """Per column: drift score, method, threshold and whether it drifted (Evidently's own test)."""
+    tests = {t.metric_config.metric_id: t for t in snapshot.tests_results if t.id == "drift"}
+    rows = []
+    for metric_id, result in snapshot.metric_results.items():
+        params = result.metric_value_location.metric.params
+        if not params.get("type", "").endswith(":ValueDrift"):
+            continue
+        method, threshold, value = params.get("method"), params.get("threshold"), float(result.value)
+        test = tests.get(metric_id)
+        if test is not None:
+            drifted = test.status.value == "FAIL"
+        else:
+            drifted = value < threshold if method in P_VALUE_METHODS else value >= threshold
+        rows.append(
+            {
+                "column": params["column"],
+                "score": metrics.json_safe(value),
+                "method": method,
+                "threshold": threshold,
+                "drifted": bool(drifted),
+            }
+        )
+    return rows
+
+
+def drift_numbers(snapshot: Any, features: list[str], score: str) -> dict[str, Any]:
+    """The headline numbers of the drift report: share and names of drifted features, the score's drift."""
+    rows = drift_rows(snapshot)
+    by_column = {r["column"]: r for r in rows}
+    feature_rows = [by_column[f] for f in features if f in by_column]
+    drifted = [r["column"] for r in feature_rows if r["drifted"]]
+    prediction = by_column.get(score, {})
+    return {
+        "drift_share": len(drifted) / len(feature_rows) if feature_rows else None,
+        "drifted_features": drifted,
+        "feature_drift": feature_rows,
+        "prediction_drift": {
+            "score": prediction.get("score"),
+            "method": prediction.get("method"),
+            "threshold": prediction.get("threshold"),
+            "drifted": prediction.get("drifted"),
+        },
+        "evidently_version": _evidently().__version__,
+    }
+
+
+def performance_snapshot(frame: pd.DataFrame, task: str, target: str, score: str) -> Any | None:
+    """Quality of the served scores on matured rows (None when there are none)."""
+    if frame.empty:
+        return None
+    ev = _evidently()
+    from evidently.presets import ClassificationPreset, RegressionPreset
+
+    if task == "binary":
+        data = frame[[target, score]].assign(**{target: frame[target].astype(int)})
+        kind = {"classification": [ev.BinaryClassification(target=target, prediction_probas=score, pos_label=1)]}
+        preset = ClassificationPreset()
+        dataset = ev.Dataset.from_pandas(
+            data, data_definition=ev.DataDefinition(numerical_columns=[score], categorical_columns=[target], **kind)
+        )
+    else:
+        data = frame[[target, score]]
+        kind = {"regression": [ev.Regression(target=target, prediction=score)]}
+        preset = RegressionPreset()
+        dataset = _dataset(data, [target, score], **kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ev.Report([preset]).run(dataset, None)
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(metrics.json_safe(record), indent=2, default=str))
+    tmp.replace(path)
+
+
+def render(
+    html: Path,
+    record: dict[str, Any],
+    snapshot: Any,
+    matured: pd.DataFrame,
+    usecase: UseCase,
+    target: str,
+    score: str,
+) -> list[Path]:
+    """Write the night's HTML reports: ``<day>.html`` (drift) and, when labels matured,
+    ``<day>.performance.html``. Returns the files written.
+
+    Raises:
+        ReportRenderError: a report could not be rendered or written.
+    """
+    written = []
+    try:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        _save(snapshot, html)
+        written.append(html)
+        champion = matured[matured["model_version"].astype(str) == record["champion_version"]]
+        performance = performance_snapshot(champion, usecase.task, target, score)
+        if performance is not None:
+            path = html.with_suffix(".performance.html")
+            _save(performance, path)
+            written.append(path)
+    except Exception as exc:
+        raise ReportRenderError(
+            f"the drift report of {usecase.name} {record['day']} could not be rendered ({type(exc).__name__}: "
+            f"{exc}); its numbers are in {record['report_json']} and drift_history"
+        ) from exc
+    return written
+
+
+def _save(snapshot: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    snapshot.save_html(str(tmp))
+    tmp.replace(path)
