@@ -294,3 +294,57 @@ def run_interval(
         task_states={ti.task_id: str(ti.state) for ti in tis},
         try_numbers={ti.task_id: ti.try_number for ti in tis},
     )
+
+
+def queued_runs(dag_id: str) -> list[dict[str, Any]]:
+    """Runs of ``dag_id`` waiting in the metadata DB (for example created by a TriggerDagRunOperator)."""
+    prepare()
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.state == DagRunState.QUEUED).all()
+        return [
+            {"run_id": r.run_id, "conf": dict(r.conf or {}), "logical_date": r.logical_date, "run_after": r.run_after}
+            for r in sorted(runs, key=lambda r: r.run_after)
+        ]
+
+
+def run_queued(dag: Any, queued: dict[str, Any], log_file: Path | None = None) -> RunOutcome:
+    """Run a queued run of ``dag`` in this process, as a scheduler would pick it up.
+
+    ``dag.test`` cannot resume a run, so the queued run is replaced by one with the
+    same logical date and conf (``dag.test`` replaces a run at the same logical date);
+    the outcome names the queued run's id.
+    """
+    when = queued["logical_date"] or queued["run_after"]
+    with contextlib.ExitStack() as stack:
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(open(log_file, "w"))
+            stack.enter_context(contextlib.redirect_stdout(fh))
+            stack.enter_context(contextlib.redirect_stderr(fh))
+            stack.enter_context(_root_log_stream(fh))
+        if queued["logical_date"] is None:  # dag.test only replaces a run with the same logical date
+            _delete_run(dag.dag_id, queued["run_id"])
+        with params_restored(dag), _bundle_synced_once():
+            dr = dag.test(logical_date=when, run_after=queued["run_after"], run_conf=queued["conf"])
+    tis = dr.get_task_instances()
+    return RunOutcome(
+        dag_id=dag.dag_id,
+        run_id=queued["run_id"],
+        interval_start=dr.data_interval_start,
+        interval_end=dr.data_interval_end,
+        state=str(dr.state),
+        task_states={ti.task_id: str(ti.state) for ti in tis},
+        try_numbers={ti.task_id: ti.try_number for ti in tis},
+    )
+
+
+def _delete_run(dag_id: str, run_id: str) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).delete()

@@ -4,6 +4,7 @@ mlops init                      # folders, Airflow DB, connections, expectation 
 mlops simulate --usecase churn --start 2025-01-01 --days 60 --customers 5000 --seed 7 [--drift-day 45]
 mlops demo [--usecase churn] [--days 30]
 mlops status [--json]
+mlops lineage --usecase churn --date 2025-02-10 [--json]   # one day's predictions, traced back
 mlops ui [--port 8080]          # Airflow's web UI and scheduler on the same state
 mlops mlflow-ui [--port 5000]   # MLflow's UI on the project's tracking store and registry
 mlops airflow ARGS...           # the airflow CLI on the same state, e.g. `mlops airflow backfill create ...`
@@ -64,34 +65,31 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _world(usecase: UseCase, args: argparse.Namespace) -> tuple[Any, int]:
-    from pipelines.simulation.churn import World
+    """The world of the generator the config names (``simulation.generator``), with the command's overrides."""
+    from pipelines.simulation.writer import world_for
 
     defaults = usecase.simulation
     start = args.start or (defaults.start if defaults else None)
     if start is None:
         raise SystemExit(f"--start is required: configs/{usecase.name}.yaml has no simulation.start")
-    pick = lambda name, fallback: getattr(args, name) if getattr(args, name) is not None else fallback  # noqa: E731
-    world = World(
-        start=start,
-        customers=pick("customers", defaults.customers if defaults else 2000),
-        seed=pick("seed", defaults.seed if defaults else 7),
-        label_delay_days=usecase.label.delay_days,
-        drift_day=pick("drift_day", defaults.drift_day if defaults else None),
-    )
-    return world, pick("days", defaults.days if defaults else 30)
+    try:  # --customers counts the entities of either generator
+        world = world_for(usecase, start, population=args.customers, seed=args.seed, drift_day=args.drift_day)
+    except ValueError as exc:
+        raise SystemExit(f"cannot simulate '{usecase.name}': {exc}") from None
+    return world, args.days if args.days is not None else (defaults.days if defaults else 30)
 
 
 def simulate(usecase: UseCase, args: argparse.Namespace) -> Any:
     from mlops import airflow_admin
     from pipelines.simulation.writer import write_simulation
 
-    if usecase.name != "churn":
-        raise SystemExit(f"no simulator for use case '{usecase.name}' (the simulator makes the churn source)")
     world, days = _world(usecase, args)
     url = airflow_admin.connection_url(usecase.source.connection_id)
     settings.mlops_home().mkdir(parents=True, exist_ok=True)
+    generator = usecase.simulation.generator if usecase.simulation else "churn"
     print(
-        f"simulating {days} days from {world.start} for {world.customers} customers (seed {world.seed}"
+        f"simulating {days} days from {world.start} for {world.population} {usecase.entity.name} values "
+        f"({generator} generator, seed {world.seed}"
         f"{'' if world.drift_day is None else f', drift from day {world.drift_day}'}) into {_safe(url)}"
     )
     t0 = time.perf_counter()
@@ -115,109 +113,19 @@ def _safe(url: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Initialise, simulate, then run the use case's DAGs day by day in this process."""
-    from mlops import airflow_admin
+    """Initialise, simulate, then run the use case's DAGs day by day in this process (see mlops/demo.py)."""
+    from mlops import demo
 
     usecase = get_usecase(args.usecase)
     cmd_init(args)
     world, days = simulate(usecase, args)
-    stages = ["ingest"] + (["features"] if usecase.features else [])
-    dags = [airflow_admin.load_dag(usecase.dag_id(stage)) for stage in stages]
-    train_dag = airflow_admin.load_dag(usecase.dag_id("train")) if usecase.training else None
-    inference_dag = (
-        airflow_admin.load_dag(usecase.dag_id("batch_inference")) if usecase.training and usecase.inference else None
-    )
-    rows = []
-    print(f"running {', '.join(d.dag_id for d in dags)} for {days} daily intervals (in-process dag.test)")
-    if train_dag is not None:
-        print(f"and {train_dag.dag_id} at its weekly ticks ({usecase.training.schedule}) once labels allow")
-    t0 = time.perf_counter()
-    verdicts = []
-    for i in range(days):
-        start = dt.datetime.combine(world.start + dt.timedelta(days=i), dt.time(0), tzinfo=dt.UTC)
-        end = start + dt.timedelta(days=1)
-        states = []
-        day_ok = True
-        for dag in dags:  # in order, as the scheduler would: features run on what ingestion published
-            outcome = airflow_admin.run_interval(dag, start, end, log_file=_demo_log(dag.dag_id, start))
-            rows.append(outcome)
-            states.append(
-                f"{dag.dag_id} {outcome.state}" + ("" if outcome.ok else f" (log: {_demo_log(dag.dag_id, start)})")
-            )
-            if not outcome.ok:
-                day_ok = False
-                break
-        if train_dag is not None and day_ok:
-            note = _demo_training(usecase, train_dag, world.start, end, rows)
-            if note:
-                states.append(note)
-                verdicts.append(f"{end.date()}: {note}")
-        if inference_dag is not None and day_ok and _has_champion(usecase):
-            # As the scheduler would: the features' asset event triggers inference for the day
-            # (after a training that ran at this day's end, with the champion it left).
-            outcome = airflow_admin.run_interval(
-                inference_dag, start, end, log_file=_demo_log(inference_dag.dag_id, start)
-            )
-            rows.append(outcome)
-            states.append(f"{inference_dag.dag_id} {outcome.state}")
-        print(f"  {start.date()}  " + ", ".join(states), flush=True)
-    elapsed = time.perf_counter() - t0
-    print()
-    print(_status_table(usecase, [(world.start + dt.timedelta(days=i)).isoformat() for i in range(days)]))
-    if verdicts:
-        print("\ntraining:\n  " + "\n  ".join(verdicts))
-    failed = [r for r in rows if not r.ok]
-    print(
-        f"\n{len(rows) - len(failed)} of {len(rows)} runs succeeded in {elapsed:.1f}s. "
-        f"Data Docs: {settings.reports_dir() / 'data_docs' / 'index.html'}."
-        + (f" Model cards: {settings.reports_dir() / usecase.name / 'model_cards'}." if train_dag else "")
-        + " See the runs in the Airflow UI with `make ui`"
-        + (", the models with `make mlflow-ui`." if train_dag else ".")
-    )
-    return 1 if failed else 0
-
-
-def _has_champion(usecase: UseCase) -> bool:
-    status = _model_status(usecase)
-    return bool(status and status["aliases"].get("champion"))
+    return demo.run(usecase, world.start, days, world.drift_day)
 
 
 def _model_status(usecase: UseCase) -> dict | None:
     from pipelines.training.promotion import model_status
 
     return model_status(usecase)
-
-
-def _demo_log(dag_id: str, start: dt.datetime) -> Path:
-    return settings.mlops_home() / "logs" / "demo" / dag_id / f"{start.date()}.log"
-
-
-def _demo_training(usecase: UseCase, dag: Any, first_day: dt.date, end: dt.datetime, rows: list) -> str:
-    """Run the training DAG when ``end`` is one of its schedule's ticks and enough labelled days exist."""
-    from croniter import croniter
-
-    from mlops import airflow_admin
-
-    spec = usecase.training
-    assert spec is not None
-    from zoneinfo import ZoneInfo
-
-    local_end = end.astimezone(ZoneInfo(usecase.schedule.timezone)).replace(tzinfo=None)
-    if not croniter.match(spec.schedule, local_end):
-        return ""
-    labelled = (end.date() - first_day).days - usecase.label.delay_days
-    needed = spec.validation_days + spec.holdout_days + 2
-    if labelled < needed:
-        return f"{dag.dag_id} skipped ({max(labelled, 0)} labelled days, needs {needed})"
-    log_file = _demo_log(dag.dag_id, end - spec.interval)
-    outcome = airflow_admin.run_interval(dag, end - spec.interval, end, log_file=log_file)
-    rows.append(outcome)
-    if not outcome.ok:
-        return f"{dag.dag_id} {outcome.state} (log: {log_file})"
-    from pipelines.training.promotion import decisions_dir, verdict
-
-    records = sorted(decisions_dir(usecase).glob("v*.json"), key=lambda p: p.stat().st_mtime)
-    return verdict(json.loads(records[-1].read_text())) if records else f"{dag.dag_id} success"
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -336,8 +244,47 @@ def status(usecases: list[UseCase]) -> dict[str, Any]:
         if usecase.training and usecase.inference:
             entry["dags"].append(usecase.dag_id("batch_inference"))
             entry["predictions"] = _predictions_status(usecase)
+        if usecase.monitoring and usecase.inference:
+            entry["dags"].append(usecase.dag_id("drift_monitor"))
+            entry["monitoring"] = _monitoring_status(usecase)
         out["usecases"][usecase.name] = entry
     return out
+
+
+def _monitoring_status(usecase: UseCase) -> dict | None:
+    """The latest night of the drift monitor and the latest retrain decision (None before any)."""
+    from mlops import airflow_admin
+    from pipelines.stores import monitoring as store
+
+    assert usecase.inference is not None
+    try:
+        url = airflow_admin.connection_url(usecase.inference.connection_id)
+    except Exception:  # no Airflow DB yet (before `mlops init`)
+        url = settings.default_connection_urls().get(usecase.inference.connection_id)
+    if url is None:
+        return None
+    try:
+        night = store.read(url, store.HISTORY, usecase.name, last=1)
+        decisions = store.read(url, store.DECISIONS, usecase.name)
+    except Exception as exc:  # an unreachable warehouse must not break `mlops status`
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    if not night:
+        return None
+    h = night[-1]
+    triggered = [d for d in decisions if d["action"] == "triggered"]
+    return {
+        "day": h["day"],
+        "champion_version": h["champion_version"],
+        "drift_share": h["drift_share"],
+        "drifted_features": h["drifted_features"],
+        "prediction_drift": h["prediction_drift"]["score"],
+        "live_metric": h["live_metric"],
+        "primary_metric": h["primary_metric"],
+        "evidence": h["evidence"],
+        "report": h.get("report_html"),
+        "decision": {k: decisions[-1].get(k) for k in ("night", "action", "reason")} if decisions else None,
+        "last_triggered": triggered[-1]["night"] if triggered else None,
+    }
 
 
 def _predictions_status(usecase: UseCase) -> dict | None:
@@ -444,6 +391,41 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"  query them: table {p['table']} in {p['url']}")
         elif "predictions" in uc:
             print("  predictions: none yet")
+        if uc.get("monitoring"):
+            m = uc["monitoring"]
+            if "error" in m:
+                print(f"  monitoring: warehouse unreachable ({m['error']})")
+            else:
+                share = "n/a" if m["drift_share"] is None else f"{m['drift_share']:.0%}"
+                live = "n/a (labels not matured)" if m["live_metric"] is None else f"{m['live_metric']:.4f}"
+                print(
+                    f"  drift monitor, {m['day']}: champion v{m['champion_version']}, {share} of features drifted, "
+                    f"live {m['primary_metric']} {live}; report {m['report']}"
+                )
+                if m["decision"]:
+                    d = m["decision"]
+                    print(f"  retrain decision {d['night'][:10]}: {d['action']} ({d['reason']})")
+        elif "monitoring" in uc:
+            print("  drift monitor: no night monitored yet")
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    """Where one day's predictions came from, across Airflow, GX, Feast, MLflow and Evidently."""
+    from mlops import airflow_admin
+    from pipelines.lineage import render, trace
+
+    usecase = get_usecase(args.usecase)
+    if usecase.inference is None:
+        print(f"error: use case '{usecase.name}' has no inference section: no predictions to trace", file=sys.stderr)
+        return 2
+    url = airflow_admin.connection_url(usecase.inference.connection_id)
+    try:
+        record = trace(usecase, args.date, url)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(record, indent=2, default=str) if args.json else render(record))
     return 0
 
 
@@ -485,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mlflow-ui", help="start MLflow's UI on the project's tracking store and registry")
     p.add_argument("--port", type=int, default=5000)
     p.set_defaults(func=cmd_mlflow_ui)
+
+    p = sub.add_parser("lineage", help="where one day's predictions came from (model, data, checks, drift)")
+    p.add_argument("--usecase", default="churn")
+    p.add_argument("--date", type=_date, required=True, help="the day whose predictions to trace, e.g. 2025-02-10")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_lineage)
 
     p = sub.add_parser("status", help="state folder, use cases and their latest partitions")
     p.add_argument("--json", action="store_true", help="machine-readable output")

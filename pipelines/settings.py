@@ -97,3 +97,9 @@ def apply_airflow_environment() -> None:
         os.environ.setdefault(key, value)
     if fernet_key_path().exists():
         os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", fernet_key_path().read_text().strip())
+
+
+def data_docs_per_run() -> bool:
+    """Whether each validation rebuilds its Data Docs pages (default). ``MLOPS_DATA_DOCS=deferred``
+    leaves that to one build at the end (``mlops demo``, which validates a hundred partitions in a row)."""
+    return os.environ.get("MLOPS_DATA_DOCS", "each") != "deferred"

@@ -119,4 +119,4 @@ def check_interval_skew(usecase: UseCase, start: dt.datetime, end: dt.datetime) 
         log.info("no entities in %s: nothing to compare", key)
         return 0
     step = max(1, len(ids) // SKEW_SAMPLE)
-    return check_skew(feature_store.get_store(), usecase, ids[::step][:SKEW_SAMPLE], end)
+    return check_skew(feature_store.get_store(), usecase, ids[::step][:SKEW_SAMPLE], end, offline=frame)

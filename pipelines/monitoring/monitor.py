@@ -176,6 +176,10 @@ def measure(
             "rows": len(served),
             "champion_rows": len(mine),
             "by_version": live,
+            "note": ""
+            if len(mine)
+            else f"no prediction of the champion for {live_start:%Y-%m-%d}..{live_end - dt.timedelta(days=1):%Y-%m-%d} "
+            f"has a matured label yet (labels arrive {usecase.label.delay_days} days late): no live metric tonight",
         },
         "live_metric": live_metric if len(mine) else None,
         "shadow": comparison,

@@ -20,15 +20,17 @@ HISTORY, DECISIONS = "drift_history", "retrain_decisions"
 
 
 def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
-    key = [
-        sa.Column("usecase", sa.String(64), primary_key=True),
-        sa.Column("night", sa.DateTime, primary_key=True),  # the monitored interval's end
-    ]
+    def key() -> list[sa.Column]:
+        return [
+            sa.Column("usecase", sa.String(64), primary_key=True),
+            sa.Column("night", sa.DateTime, primary_key=True),  # the monitored interval's end
+        ]
+
     return {
         HISTORY: sa.Table(
             HISTORY,
             metadata,
-            *[c.copy() for c in key],
+            *key(),
             sa.Column("champion_version", sa.String(32), nullable=False),
             sa.Column("current_rows", sa.BigInteger, nullable=False),
             sa.Column("drift_share", sa.Float, nullable=True),
@@ -39,7 +41,7 @@ def _tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         DECISIONS: sa.Table(
             DECISIONS,
             metadata,
-            *[c.copy() for c in key],
+            *key(),
             sa.Column("action", sa.String(32), nullable=False),
             sa.Column("dedupe_key", sa.String(256), nullable=True),
             sa.Column("payload", sa.Text, nullable=False),

@@ -43,7 +43,8 @@ def render_markdown(usecase: UseCase, version: Any, run: Any, record: dict[str, 
         "",
         "## Intended use",
         "",
-        f"{usecase.description or usecase.name} Task: {usecase.task}; one score per `{usecase.entity.name}` "
+        f"{usecase.description or usecase.name} Task: {usecase.task}; {_what_is_scored(usecase)} per "
+        f"`{usecase.entity.name}` "
         f"and day, from the features as of the end of that day. Owner: {usecase.owner}. Scored daily by "
         f"`{usecase.dag_id('batch_inference')}` while it holds the alias `champion`.",
         "",
@@ -92,6 +93,13 @@ def render_markdown(usecase: UseCase, version: Any, run: Any, record: dict[str, 
         *_limitations(usecase, record, split),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _what_is_scored(usecase: UseCase) -> str:
+    """What a model's ``score`` column holds, in words."""
+    if usecase.task == "regression":
+        return f"one score (the predicted `{usecase.label.column}`)"
+    return f"one score (the probability that `{usecase.label.column}` is 1)"
 
 
 def _features(run: Any) -> list[str]:

@@ -180,12 +180,24 @@ def validate_partition(
         exclusive = False
     else:
         raise RuntimeError(f"GX objects of suite '{suite.name}' kept changing under {settings.gx_dir()}")
-    if build_docs:
+    if build_docs and settings.data_docs_per_run():
         with _lock(exclusive=True):
             suite_id = ExpectationSuiteIdentifier(name=suite.name)
             result_id = ValidationResultIdentifier(suite_id, run_id, result.batch_id)
             ctx.build_data_docs(site_names=[_SITE], resource_identifiers=[suite_id, result_id])
     return summarize(suite.name, partition, result)
+
+
+def build_all_data_docs() -> Path | None:
+    """Build the whole Data Docs site from every stored validation (after runs that deferred it)."""
+    import great_expectations as gx
+
+    root = settings.gx_dir()
+    if not (root / "gx" / "great_expectations.yml").exists():
+        return None
+    with _lock(exclusive=True):
+        gx.get_context(mode="file", project_root_dir=str(root)).build_data_docs(site_names=[_SITE])
+    return data_docs_index()
 
 
 def summarize(suite_name: str, partition: str, result: Any) -> ValidationOutcome:

@@ -1,0 +1,114 @@
+"""How well the loop recovered from a drift, read back from what the pipeline recorded.
+
+From the drift history, the retrain decisions and the promotion records (no
+recomputation): when the drift was first detected, how many retrains it
+triggered and how far apart, and the champions' primary metric before and after:
+
+* the old champion (the one serving on the drift day) on its pre-drift holdout;
+* the same old champion on the post-drift holdout of the triggered retrain;
+* the new champion on that same post-drift holdout (days it was not fitted on).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from typing import Any
+
+from pipelines.config import UseCase
+from pipelines.monitoring import policy
+from pipelines.stores import monitoring as store
+from pipelines.training import promotion
+
+DRIFT_SIGNALS = ("data drift", "prediction drift")
+RECOVERY_TARGET = 0.95  # new champion's post-drift metric / old champion's pre-drift metric
+
+
+def promotion_records(usecase: UseCase) -> list[dict[str, Any]]:
+    """Promotion decision records, oldest version first."""
+    paths = promotion.decisions_dir(usecase).glob("v*.json")
+    return sorted((json.loads(p.read_text()) for p in paths), key=lambda r: int(r["version"]))
+
+
+def summarize(usecase: UseCase, warehouse_url: str, drift_day: dt.date | None) -> dict[str, Any]:
+    """The closed-loop figures of a run over a stream whose drift started on ``drift_day``."""
+    assert usecase.monitoring is not None
+    history = store.read(warehouse_url, store.HISTORY, usecase.name)
+    decisions = store.read(warehouse_url, store.DECISIONS, usecase.name)
+    records = {r["version"]: r for r in promotion_records(usecase)}
+    triggers = [d for d in decisions if d["action"] == policy.TRIGGERED]
+    gaps = [
+        (dt.datetime.fromisoformat(b["night"]) - dt.datetime.fromisoformat(a["night"])).days
+        for a, b in itertools.pairwise(triggers)
+    ]
+    cooldown = usecase.monitoring.retrain.cooldown_days
+    out: dict[str, Any] = {
+        "drift_day": drift_day.isoformat() if drift_day else None,
+        "nights_monitored": len(history),
+        "triggered": [d["night"][:10] for d in triggers],
+        "at_most_one_retrain_per_cooldown": all(g >= cooldown for g in gaps),
+        "cooldown_days": cooldown,
+        "decisions": {a: sum(d["action"] == a for d in decisions) for a in policy.ACTIONS},
+    }
+    if drift_day is None:
+        return out
+
+    def drifted(row: dict[str, Any]) -> bool:
+        return any(e.startswith(DRIFT_SIGNALS) for e in row.get("evidence") or [])
+
+    before = [h for h in history if dt.date.fromisoformat(h["day"]) < drift_day]
+    after = [h for h in history if dt.date.fromisoformat(h["day"]) >= drift_day]
+    detected = next((h for h in after if drifted(h)), None)
+    out["false_alarms_before_drift"] = [h["day"] for h in before if drifted(h)]
+    out["first_detected_day"] = detected["day"] if detected else None
+    out["detection_delay_days"] = (dt.date.fromisoformat(detected["day"]) - drift_day).days if detected else None
+    old_version = after[0]["champion_version"] if after else (history[-1]["champion_version"] if history else None)
+    old = records.get(old_version) if old_version else None
+    primary = usecase.training.primary_metric if usecase.training else None
+    out["primary_metric"] = primary
+    out["old_champion"] = {
+        "version": old_version,
+        "pre_drift_metric": old["challenger"]["metrics"].get(primary) if old else None,
+        "pre_drift_holdout_days": old["holdout_days"] if old else None,
+    }
+    retrain = next(
+        (
+            r
+            for r in records.values()
+            if str(r.get("trigger_reason", "")).startswith("drift monitor")
+            and r.get("holdout_days")
+            and min(r["holdout_days"]) >= drift_day.isoformat()
+        ),
+        None,
+    )
+    if retrain is None:
+        out["retrain"] = None
+        out["recovered"] = False
+        return out
+    new_metric = retrain["challenger"]["metrics"].get(primary)
+    replaced = retrain.get("champion") or {}
+    out["retrain"] = {
+        "version": retrain["version"],
+        "decision": retrain["decision"],
+        "reason": retrain["reason"],
+        "post_drift_holdout_days": retrain["holdout_days"],
+        "new_champion_metric": new_metric,
+        "replaced_version": retrain.get("compared_with"),
+        "replaced_champion_post_drift_metric": (replaced.get("metrics") or {}).get(primary),
+    }
+    pre = out["old_champion"]["pre_drift_metric"]
+    ratio = None
+    if isinstance(new_metric, float) and isinstance(pre, float) and pre and new_metric:
+        # Losses are negated (neg_rmse): there the smaller magnitude is the better one.
+        ratio = new_metric / pre if pre > 0 else pre / new_metric
+    out["recovery_ratio"] = ratio
+    out["recovery_target"] = RECOVERY_TARGET
+    out["recovered"] = bool(retrain["decision"] == "promoted" and ratio is not None and ratio >= RECOVERY_TARGET)
+    live_after = [
+        (h["day"], h["live"]["by_version"].get(retrain["version"], {}).get(primary))
+        for h in history
+        if retrain["version"] in (h.get("live") or {}).get("by_version", {})
+    ]
+    out["new_champion_live"] = [{"day": d, "metric": m} for d, m in live_after]
+    return out
