@@ -27,10 +27,32 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk import BaseSensorOperator, CronDataIntervalTimetable, dag, get_current_context, task
 
 from mlops.dagkit import default_args, start_date, task_errors
 from pipelines.config import UseCase, load_all
+
+
+class DayReadySensor(BaseSensorOperator):
+    """Waits until the night's features exist; skips when there is nothing to monitor.
+
+    (A plain sensor class: ``@task.sensor`` imports a deprecated Airflow module at every parse.)
+    """
+
+    def __init__(self, usecase: UseCase, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.usecase = usecase
+
+    def poke(self, context) -> bool:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipelines.monitoring.monitor import readiness
+
+        state, message = readiness(self.usecase, context["data_interval_start"], context["data_interval_end"])
+        self.log.info(message)
+        if state == "skip":
+            raise AirflowSkipException(message)
+        return state == "ready"
 
 
 def build_monitor_dag(usecase: UseCase) -> None:
@@ -50,19 +72,6 @@ def build_monitor_dag(usecase: UseCase) -> None:
         doc_md=__doc__,
     )
     def drift_monitor() -> None:
-        @task.sensor(poke_interval=300, timeout=spec.wait_hours * 3600, mode="reschedule")
-        def wait_for_day() -> PokeReturnValue:
-            """The current window's features are there (or there is nothing to monitor: skip)."""
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            from pipelines.monitoring.monitor import readiness
-
-            ctx = get_current_context()
-            state, message = readiness(usecase, ctx["data_interval_start"], ctx["data_interval_end"])
-            if state == "skip":
-                raise AirflowSkipException(message)
-            return PokeReturnValue(is_done=state == "ready", xcom_value=message)
-
         @task
         def measure() -> dict:
             from mlops.dagkit import sqlalchemy_url
@@ -92,7 +101,15 @@ def build_monitor_dag(usecase: UseCase) -> None:
             return action == "triggered"
 
         measured = measure()
-        wait_for_day() >> measured
+        wait = DayReadySensor(
+            task_id="wait_for_day",
+            usecase=usecase,
+            poke_interval=300,
+            timeout=spec.wait_hours * 3600,
+            mode="reschedule",
+            doc_md="Waits for the night's features; skips without a champion or without active entities.",
+        )
+        wait >> measured
         decision = decide(measured)
         gate = retrain_needed(decision["action"])
         gate >> TriggerDagRunOperator(

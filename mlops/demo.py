@@ -54,6 +54,7 @@ class Demo:
         self.outcomes: list[Any] = []
         self.days: list[dict[str, Any]] = []
         self.verdicts: list[str] = []
+        self.seconds: dict[str, tuple[int, float]] = {}  # dag id -> (runs, seconds)
         self.warehouse_url = (
             airflow_admin.connection_url(usecase.inference.connection_id) if usecase.inference else None
         )
@@ -61,9 +62,15 @@ class Demo:
     def _run(self, dag: Any, start: dt.datetime, end: dt.datetime, conf: dict | None = None) -> Any:
         from mlops import airflow_admin
 
+        t0 = time.perf_counter()
         outcome = airflow_admin.run_interval(dag, start, end, conf=conf, log_file=demo_log(dag.dag_id, start))
+        self._timed(dag.dag_id, t0)
         self.outcomes.append(outcome)
         return outcome
+
+    def _timed(self, dag_id: str, t0: float) -> None:
+        runs, seconds = self.seconds.get(dag_id, (0, 0.0))
+        self.seconds[dag_id] = (runs + 1, seconds + time.perf_counter() - t0)
 
     def run_day(self, start: dt.datetime) -> dict[str, Any]:
         end = start + dt.timedelta(days=1)
@@ -109,7 +116,7 @@ class Demo:
         if not outcome.ok:
             return f"{self.train.dag_id} {outcome.state} (log: {demo_log(self.train.dag_id, end - spec.interval)})"
         verdict = latest_verdict(self.usecase)
-        self.verdicts.append(f"{end.date()} (scheduled): {verdict}")
+        self.verdicts.append(f"{(end - dt.timedelta(days=1)).date()} (scheduled): {verdict}")
         return verdict
 
     def _monitor(self, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
@@ -136,10 +143,12 @@ class Demo:
         # Play the scheduler for the retrain the monitor triggered: run the queued train run.
         for queued in airflow_admin.queued_runs(self.usecase.dag_id("train")) if self.train else []:
             log_file = demo_log(self.usecase.dag_id("train"), start, ".drift")
+            t0 = time.perf_counter()
             run = airflow_admin.run_queued(self.train, queued, log_file=log_file)
+            self._timed(self.train.dag_id, t0)
             self.outcomes.append(run)
             verdict = latest_verdict(self.usecase) if run.ok else f"retrain {run.state} (log: {log_file})"
-            self.verdicts.append(f"{end.date()} (drift): {verdict}")
+            self.verdicts.append(f"{start.date()} (triggered by the drift monitor): {verdict}")
             out["retrain"] = verdict
         return out
 
@@ -167,7 +176,9 @@ def run(usecase: UseCase, first_day: dt.date, days: int, drift_day: int | None) 
         row = demo.run_day(start)
         demo.days.append(row)
         print("  " + _progress(row, drift_day is not None and i == drift_day), flush=True)
+    t_docs = time.perf_counter()
     build_all_data_docs()
+    demo.seconds["data docs (built once)"] = (1, time.perf_counter() - t_docs)
     elapsed = time.perf_counter() - t0
     drift_date = first_day + dt.timedelta(days=drift_day) if drift_day is not None else None
     table = day_table(usecase, demo.days, drift_date)
@@ -180,6 +191,10 @@ def run(usecase: UseCase, first_day: dt.date, days: int, drift_day: int | None) 
 
         loop = summarize(usecase, demo.warehouse_url, drift_date)
         print("\n" + closed_loop_text(loop))
+    print(
+        "\ntime by DAG: "
+        + ", ".join(f"{name} {runs} x {secs / runs:.1f}s = {secs:.0f}s" for name, (runs, secs) in demo.seconds.items())
+    )
     failed = [o for o in demo.outcomes if not o.ok]
     summary = {
         "usecase": usecase.name,
@@ -187,6 +202,7 @@ def run(usecase: UseCase, first_day: dt.date, days: int, drift_day: int | None) 
         "days": days,
         "drift_day": drift_date.isoformat() if drift_date else None,
         "seconds": round(elapsed, 1),
+        "seconds_by_dag": {name: round(secs, 1) for name, (_, secs) in demo.seconds.items()},
         "runs": len(demo.outcomes),
         "failed_runs": [f"{o.dag_id} {o.run_id} {o.state}" for o in failed],
         "per_day": demo.days,
@@ -249,7 +265,7 @@ def day_table(usecase: UseCase, days: list[dict[str, Any]], drift_date: dt.date 
         share = row.get("drift_share")
         action = row.get("action", "")
         if row.get("retrain"):
-            action += " -> " + row["retrain"].split(":")[0].removeprefix("VERDICT").strip()
+            action += " -> " + _short_verdict(row["retrain"])
         marker = " <- drift" if drift_date and row["day"] == drift_date.isoformat() else ""
         lines.append(
             f"{row['day']:<12}{rows:>7}  {', '.join(validation) or 'passed':<16}"
@@ -258,6 +274,14 @@ def day_table(usecase: UseCase, days: list[dict[str, Any]], drift_date: dt.date 
             f"{action}{marker}"
         )
     return "\n".join(lines)
+
+
+def _short_verdict(verdict: str) -> str:
+    """``VERDICT: churn v4 (roc_auc 0.77) PROMOTED against ...`` -> ``v4 promoted``."""
+    words = verdict.removeprefix("VERDICT:").split()
+    version = next((w for w in words if w.startswith("v") and w[1:].isdigit()), "")
+    decision = next((w.lower() for w in words if w in ("PROMOTED", "REJECTED")), verdict[:40])
+    return f"{version} {decision}".strip()
 
 
 def closed_loop_text(loop: dict[str, Any]) -> str:

@@ -25,6 +25,11 @@ DRIFT_SIGNALS = ("data drift", "prediction drift")
 RECOVERY_TARGET = 0.95  # new champion's post-drift metric / old champion's pre-drift metric
 
 
+def _day(night: str) -> str:
+    """The day a night monitored (the night's end minus a day)."""
+    return (dt.datetime.fromisoformat(night) - dt.timedelta(days=1)).date().isoformat()
+
+
 def promotion_records(usecase: UseCase) -> list[dict[str, Any]]:
     """Promotion decision records, oldest version first."""
     paths = promotion.decisions_dir(usecase).glob("v*.json")
@@ -46,7 +51,7 @@ def summarize(usecase: UseCase, warehouse_url: str, drift_day: dt.date | None) -
     out: dict[str, Any] = {
         "drift_day": drift_day.isoformat() if drift_day else None,
         "nights_monitored": len(history),
-        "triggered": [d["night"][:10] for d in triggers],
+        "triggered": [_day(d["night"]) for d in triggers],  # the monitored day of each trigger
         "at_most_one_retrain_per_cooldown": all(g >= cooldown for g in gaps),
         "cooldown_days": cooldown,
         "decisions": {a: sum(d["action"] == a for d in decisions) for a in policy.ACTIONS},
