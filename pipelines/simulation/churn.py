@@ -48,12 +48,25 @@ class World:
         payload = json.dumps(asdict(self), default=str, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    @property
+    def population(self) -> int:
+        return self.customers
+
+    def simulate(self, days: int) -> Iterator[SimulatedDay]:
+        """Days ``0 .. days-1`` of this world."""
+        return simulate(self, days)
+
 
 @dataclass
 class SimulatedDay:
     day: dt.date
     activity: pd.DataFrame
     labels: pd.DataFrame
+
+    @property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Dataset name (as in configs/churn.yaml) -> rows written on that day."""
+        return {"activity": self.activity, "labels": self.labels}
 
 
 class _Population:
