@@ -171,6 +171,19 @@ def _root_log_stream(stream: Any) -> Any:
 
 
 @contextlib.contextmanager
+def _output_to(log_file: Path | None) -> Any:
+    """Send everything a run prints and logs to ``log_file`` (nothing changes without one)."""
+    with contextlib.ExitStack() as stack:
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(open(log_file, "w"))
+            stack.enter_context(contextlib.redirect_stdout(fh))
+            stack.enter_context(contextlib.redirect_stderr(fh))
+            stack.enter_context(_root_log_stream(fh))
+        yield
+
+
+@contextlib.contextmanager
 def params_restored(dag: Any) -> Any:
     """Undo what a run's conf writes into the DAG's own Param objects.
 
@@ -267,13 +280,7 @@ def run_interval(
     so the run is keyed by ``end``; running the same interval again replaces that run.
     With ``log_file``, the task logs go there instead of the terminal.
     """
-    with contextlib.ExitStack() as stack:
-        if log_file is not None:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            fh = stack.enter_context(open(log_file, "w"))
-            stack.enter_context(contextlib.redirect_stdout(fh))
-            stack.enter_context(contextlib.redirect_stderr(fh))
-            stack.enter_context(_root_log_stream(fh))
+    with _output_to(log_file):
         asset_driven = is_asset_driven(dag.timetable)
         if asset_driven:  # no timetable intervals: the interval travels in the run's params
             conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat(), **(conf or {})}
@@ -319,13 +326,7 @@ def run_queued(dag: Any, queued: dict[str, Any], log_file: Path | None = None) -
     the outcome names the queued run's id.
     """
     when = queued["logical_date"] or queued["run_after"]
-    with contextlib.ExitStack() as stack:
-        if log_file is not None:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            fh = stack.enter_context(open(log_file, "w"))
-            stack.enter_context(contextlib.redirect_stdout(fh))
-            stack.enter_context(contextlib.redirect_stderr(fh))
-            stack.enter_context(_root_log_stream(fh))
+    with _output_to(log_file):
         if queued["logical_date"] is None:  # dag.test only replaces a run with the same logical date
             _delete_run(dag.dag_id, queued["run_id"])
         with params_restored(dag), _bundle_synced_once():

@@ -253,14 +253,9 @@ def status(usecases: list[UseCase]) -> dict[str, Any]:
 
 def _monitoring_status(usecase: UseCase) -> dict | None:
     """The latest night of the drift monitor and the latest retrain decision (None before any)."""
-    from mlops import airflow_admin
     from pipelines.stores import monitoring as store
 
-    assert usecase.inference is not None
-    try:
-        url = airflow_admin.connection_url(usecase.inference.connection_id)
-    except Exception:  # no Airflow DB yet (before `mlops init`)
-        url = settings.default_connection_urls().get(usecase.inference.connection_id)
+    url = _warehouse_url(usecase)
     if url is None:
         return None
     try:
@@ -287,16 +282,22 @@ def _monitoring_status(usecase: UseCase) -> dict | None:
     }
 
 
-def _predictions_status(usecase: UseCase) -> dict | None:
-    """The newest predictions in the warehouse: as-of time, rows, model versions (None when none)."""
+def _warehouse_url(usecase: UseCase) -> str | None:
+    """The warehouse connection's URL, or the default one before `mlops init` made the Airflow DB."""
     from mlops import airflow_admin
-    from pipelines.stores import warehouse
 
     assert usecase.inference is not None
     try:
-        url = airflow_admin.connection_url(usecase.inference.connection_id)
+        return airflow_admin.connection_url(usecase.inference.connection_id)
     except Exception:  # no Airflow DB yet (before `mlops init`)
-        url = settings.default_connection_urls().get(usecase.inference.connection_id)
+        return settings.default_connection_urls().get(usecase.inference.connection_id)
+
+
+def _predictions_status(usecase: UseCase) -> dict | None:
+    """The newest predictions in the warehouse: as-of time, rows, model versions (None when none)."""
+    from pipelines.stores import warehouse
+
+    url = _warehouse_url(usecase)
     if url is None:
         return None
     try:

@@ -305,7 +305,25 @@ class PromotionSpec(_Strict):
     min_holdout_rows: int = Field(default=200, ge=1)
 
 
-class TrainingSpec(_Strict):
+class _Scheduled(_Strict):
+    """A section with its own cron ``schedule`` (a fixed period: its runs' data intervals)."""
+
+    schedule: str
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, expr: str) -> str:
+        if expr.startswith("@") or len(expr.split()) != 5:
+            raise ValueError(f"'{expr}' is not a 5-field cron expression")
+        _cron_period(expr)
+        return expr
+
+    @property
+    def interval(self) -> dt.timedelta:
+        return _cron_period(self.schedule)
+
+
+class TrainingSpec(_Scheduled):
     """Candidates, time split and the promotion gate of the use case's model."""
 
     schedule: str = Field(default="0 0 * * 1", description="Cron of the scheduled training runs (weekly).")
@@ -324,18 +342,6 @@ class TrainingSpec(_Strict):
     segments: list[str] = Field(default_factory=list, description="One-hot feature columns to report metrics by.")
     candidates: dict[str, CandidateSpec] = Field(min_length=1)
     promotion: PromotionSpec
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, expr: str) -> str:
-        if expr.startswith("@") or len(expr.split()) != 5:
-            raise ValueError(f"'{expr}' is not a 5-field cron expression")
-        _cron_period(expr)
-        return expr
-
-    @property
-    def interval(self) -> dt.timedelta:
-        return _cron_period(self.schedule)
 
 
 class InferenceSpec(_Strict):
@@ -369,7 +375,7 @@ class RetrainPolicySpec(_Strict):
     )
 
 
-class MonitoringSpec(_Strict):
+class MonitoringSpec(_Scheduled):
     """The nightly drift monitor (``<use case>_drift_monitor``) and its retrain policy."""
 
     schedule: str = Field(default="0 0 * * *", description="Cron of the nightly runs; each covers one whole day.")
@@ -385,21 +391,9 @@ class MonitoringSpec(_Strict):
     prediction_method: str = Field(default="psi", description="Evidently stattest for the champion's scores.")
     prediction_threshold: float = Field(default=0.2, gt=0, description="Threshold of prediction_method.")
     wait_hours: float = Field(
-        default=6, gt=0, description="How long a run waits for its day's predictions before it fails."
+        default=6, gt=0, description="How long a run waits for its day's features before it fails."
     )
     retrain: RetrainPolicySpec = Field(default_factory=RetrainPolicySpec)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, expr: str) -> str:
-        if expr.startswith("@") or len(expr.split()) != 5:
-            raise ValueError(f"'{expr}' is not a 5-field cron expression")
-        _cron_period(expr)
-        return expr
-
-    @property
-    def interval(self) -> dt.timedelta:
-        return _cron_period(self.schedule)
 
 
 class UseCase(_Strict):

@@ -68,6 +68,19 @@ def sqlite_source(home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
+@pytest.fixture
+def warehouse_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite warehouse in the test's home (``labelled_home`` when the test uses it, else ``home``),
+    set as the mlops_warehouse connection."""
+    import json
+
+    name = "labelled_home" if "labelled_home" in request.fixturenames else "home"
+    url = f"sqlite:///{request.getfixturevalue(name) / 'warehouse.db'}"
+    conn = {"conn_type": "generic", "extra": {"sqlalchemy_url": url}}
+    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_WAREHOUSE", json.dumps(conn))
+    return url
+
+
 def set_source_connection(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     """Define the mlops_source connection for this test, as a user would with an env var."""
     import json

@@ -27,14 +27,6 @@ def dag():
     return airflow_admin.load_dag("churn_batch_inference")
 
 
-@pytest.fixture
-def warehouse_url(labelled_home, monkeypatch):
-    url = f"sqlite:///{labelled_home / 'warehouse.db'}"
-    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_WAREHOUSE", json.dumps({"conn_type": "generic", "extra": {
-        "sqlalchemy_url": url}}))  # fmt: skip
-    return url
-
-
 def _register(churn, candidate: str, promote: bool) -> str:
     data = build_training_data(churn, LABELLED_END)
     best = train_candidates(churn, data, [candidate]).best_result()

@@ -25,14 +25,6 @@ def dag():
     return airflow_admin.load_dag("churn_drift_monitor")
 
 
-@pytest.fixture
-def warehouse_url(labelled_home, monkeypatch):
-    url = f"sqlite:///{labelled_home / 'warehouse.db'}"
-    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_WAREHOUSE", json.dumps({"conn_type": "generic", "extra": {
-        "sqlalchemy_url": url}}))  # fmt: skip
-    return url
-
-
 def _champion(churn) -> str:
     data = build_training_data(churn, LABELLED_END)
     best = train_candidates(churn, data, ["logistic"]).best_result()

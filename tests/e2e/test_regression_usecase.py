@@ -37,14 +37,6 @@ def dags():
     return {stage: airflow_admin.load_dag(f"store_sales_{stage}") for stage in stages}
 
 
-@pytest.fixture
-def warehouse_url(home, monkeypatch):
-    url = f"sqlite:///{home / 'warehouse.db'}"
-    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_WAREHOUSE", json.dumps({"conn_type": "generic", "extra": {
-        "sqlalchemy_url": url}}))  # fmt: skip
-    return url
-
-
 def test_a_regression_use_case_from_yaml_alone_runs_end_to_end(dags, sqlite_source, warehouse_url, capsys):
     usecase = get_usecase("store_sales")
     world = world_for(usecase, START.date())  # simulation section: synthetic generator, 300 stores

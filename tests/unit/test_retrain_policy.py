@@ -119,41 +119,32 @@ def test_the_onset_is_carried_over_while_the_evidence_lasts_and_reset_after():
     assert history(calm, previous=rec)["onset"] is None
 
 
-def test_a_drift_that_persists_for_weeks_triggers_once_per_cooldown():
+def persisting_drift(nights: int, spec: RetrainPolicySpec = SPEC) -> list[str]:
+    """The actions of ``nights`` nights of one drift that no retrain removes (rejected or failed)."""
     previous, last_trigger, actions = None, None, []
-    for i in range(30):  # thirty nights of the same drift; the retrains never remove it
+    for i in range(nights):
         ev = night(DRIFT + dt.timedelta(days=i), **DRIFTED)
-        decision = decide(ev, previous=previous, last_trigger=last_trigger)
+        decision = decide(ev, previous=previous, last_trigger=last_trigger, spec=spec)
         actions.append(decision.action)
         if decision.action == policy.TRIGGERED:
             last_trigger = {"night": decision.night}
-        previous = history(ev, previous=previous)
+        previous = history(ev, spec, previous)
+    return actions
+
+
+def test_a_drift_that_persists_for_weeks_triggers_once_per_cooldown():
+    actions = persisting_drift(30)
     triggers = [i for i, a in enumerate(actions) if a == policy.TRIGGERED]
     assert triggers == [14, 21, 28]  # labels of 8 days after the onset first, then one per 7-day cooldown
     assert actions[:14] == [policy.WAITING] * 14
     assert set(actions[15:21]) == {policy.COOLDOWN}
 
 
-def test_ten_nights_of_drift_give_one_retrain():
-    spec = SPEC.model_copy(update={"labelled_days_after_drift": 0})
-    previous, last_trigger, triggered = None, None, 0
-    for i in range(10):
-        ev = night(DRIFT + dt.timedelta(days=i), **DRIFTED)
-        decision = decide(ev, previous=previous, last_trigger=last_trigger, spec=spec)
-        if decision.action == policy.TRIGGERED:
-            triggered += 1
-            last_trigger = {"night": decision.night}
-        previous = history(ev, spec, previous)
-    assert triggered == 2  # nights 0 and 7: one per 7-day cooldown
-    spec = spec.model_copy(update={"cooldown_days": 14})
-    previous, last_trigger, triggered = None, None, 0
-    for i in range(10):
-        ev = night(DRIFT + dt.timedelta(days=i), **DRIFTED)
-        decision = decide(ev, previous=previous, last_trigger=last_trigger, spec=spec)
-        if decision.action == policy.TRIGGERED:
-            triggered += 1
-            last_trigger = {"night": decision.night}
-    assert triggered == 1
+def test_ten_nights_of_drift_give_one_retrain_per_cooldown():
+    at_once = SPEC.model_copy(update={"labelled_days_after_drift": 0})
+    assert persisting_drift(10, at_once).count(policy.TRIGGERED) == 2  # nights 0 and 7
+    longer = at_once.model_copy(update={"cooldown_days": 14})
+    assert persisting_drift(10, longer).count(policy.TRIGGERED) == 1
 
 
 def test_bad_policy_config_names_the_field(tmp_path):
