@@ -41,10 +41,12 @@ ui: venv ## Airflow (api-server, scheduler, dag-processor, triggerer) on the dem
 mlflow-ui: venv ## MLflow's UI on the demo's runs, models, aliases and model cards
 	$(BIN)/mlops mlflow-ui --port $(MLFLOW_PORT)
 
-bench: venv ## Benchmarks (by hand, not in CI; about 15 minutes)
+bench: venv ## Benchmarks (by hand, not in CI; about 20 minutes)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/inference.py
+	$(BIN)/python bench/drift.py
 
 clean: ## Delete all runtime state
 	rm -rf "$(MLOPS_HOME)"

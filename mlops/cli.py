@@ -277,7 +277,7 @@ def _monitoring_status(usecase: UseCase) -> dict | None:
         "primary_metric": h["primary_metric"],
         "evidence": h["evidence"],
         "report": h.get("report_html"),
-        "decision": {k: decisions[-1].get(k) for k in ("night", "action", "reason")} if decisions else None,
+        "decision": {k: decisions[-1].get(k) for k in ("day", "night", "action", "reason")} if decisions else None,
         "last_triggered": triggered[-1]["night"] if triggered else None,
     }
 
@@ -405,7 +405,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 )
                 if m["decision"]:
                     d = m["decision"]
-                    print(f"  retrain decision {d['night'][:10]}: {d['action']} ({d['reason']})")
+                    print(f"  retrain decision {d.get('day') or d['night'][:10]}: {d['action']} ({d['reason']})")
         elif "monitoring" in uc:
             print("  drift monitor: no night monitored yet")
     return 0

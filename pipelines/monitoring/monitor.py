@@ -49,9 +49,9 @@ def night_key(end: dt.datetime) -> str:
 
 def run_id_for(usecase: UseCase, decision: dict[str, Any]) -> str:
     """The train DAG's run id of a triggered retrain: one per dedupe key, so a retried trigger finds it."""
-    night = decision["night"][:10]
-    onset = (decision.get("onset") or night)[:10]
-    return f"drift_retrain__{onset}__{night}"
+    day = decision.get("day") or decision["night"][:10]
+    onset = (decision.get("onset") or day)[:10]
+    return f"drift_retrain__{onset}__{day}"
 
 
 def readiness(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
@@ -337,6 +337,7 @@ def decide_night(usecase: UseCase, end: dt.datetime, warehouse_url: str, in_flig
         in_flight,
     ).to_dict()
     decision["usecase"] = usecase.name
+    decision["day"] = night_key(end)
     decision["report_html"] = record.get("report_html")
     decision["champion_version"] = record["champion_version"]
     decision["run_id"] = run_id_for(usecase, decision) if decision["action"] == policy.TRIGGERED else None
@@ -352,7 +353,7 @@ def decide_night(usecase: UseCase, end: dt.datetime, warehouse_url: str, in_flig
 def _train_conf(decision: dict[str, Any]) -> dict[str, Any]:
     """What the triggered train run is told: why, the report, the drifted features, its window."""
     conf = {
-        "reason": f"drift monitor {decision['night'][:10]}: {decision['reason']}"[:1000],
+        "reason": f"drift monitor {decision['day']}: {decision['reason']}"[:1000],
         "drift_report": decision.get("report_html") or "",
         "drifted_features": decision.get("drifted_features") or [],
         "window_end": decision["window_end"],

@@ -134,10 +134,10 @@ def decide(
     if last_trigger is not None:
         since = ev.night - dt.datetime.fromisoformat(last_trigger["night"])
         if since < dt.timedelta(days=spec.cooldown_days):
+            when = last_trigger.get("day") or last_trigger["night"][:10]
             return Decision(
                 COOLDOWN,
-                f"a retrain was triggered {since.days} day(s) ago ({last_trigger['night'][:10]}); cooldown is "
-                f"{spec.cooldown_days} days",
+                f"a retrain was triggered {since.days} day(s) ago ({when}); cooldown is {spec.cooldown_days} days",
                 **common,
             )
     labelled_until = ev.night - dt.timedelta(days=label_delay_days)  # labels of days before this are known
@@ -154,7 +154,7 @@ def decide(
         TRIGGERED,
         "; ".join(text for text, _ in found)
         + (f"; training on the {labelled_days} labelled days since the onset" if wait else ""),
-        dedupe_key=f"{usecase}:drift:{onset:%Y-%m-%d}:{ev.night:%Y-%m-%d}",
+        dedupe_key=f"{usecase}:drift:{onset:%Y-%m-%d}:{ev.night - dt.timedelta(days=1):%Y-%m-%d}",  # onset, day
         window_end=night,
         window_days=(ev.night - onset).days if wait else None,
         **common,

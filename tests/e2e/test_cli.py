@@ -22,7 +22,7 @@ def test_demo_then_status(sqlite_source, capsys):
     assert main(["demo", "--days", "3", "--customers", "60", "--seed", "2"]) == 0
     out = capsys.readouterr().out
     assert "6 of 6 runs succeeded" in out  # churn_ingest and churn_features, each day
-    assert "2025-01-03" in out and "passed" in out  # the per-day table: validation passed
+    assert "2025-01-03" in out and "activity 1 warn" in out  # the per-day table: 60 rows < min_rows_warning
     assert "churn_train skipped (0 labelled days" in out  # Thursday 2025-01-02: no label has arrived
 
     assert main(["status", "--json"]) == 0

@@ -17,6 +17,8 @@ from pipelines.training.dataset import build_training_data, split_by_time
 from pipelines.training.train import train_candidates
 from tests.conftest import LABELLED_END, LABELLED_START
 
+pytestmark = pytest.mark.usefixtures("labelled_home")  # every test runs on a copy of the labelled history
+
 ONE = dt.timedelta(days=1)
 DAYS = [LABELLED_START + (10 + i) * ONE for i in range(5)]  # days with features, scored as of their end
 

@@ -15,6 +15,8 @@ from pipelines.training.dataset import build_training_data, split_by_time
 from pipelines.training.train import train_candidates
 from tests.conftest import LABELLED_END, LABELLED_START
 
+pytestmark = pytest.mark.usefixtures("labelled_home")  # every test runs on a copy of the labelled history
+
 ONE = dt.timedelta(days=1)
 DAY = LABELLED_START + 12 * ONE  # a day with features; labels of its neighbours have not matured by its end
 

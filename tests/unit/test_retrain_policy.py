@@ -99,7 +99,7 @@ def test_the_trigger_names_its_window_reason_and_dedupe_key():
     decision = decide(ev, previous=previous)
     assert decision.action == policy.TRIGGERED
     assert decision.window_end == ev.night.isoformat() and decision.window_days == 16  # from the onset
-    assert decision.dedupe_key == "churn:drift:2025-02-01:2025-02-17"
+    assert decision.dedupe_key == "churn:drift:2025-02-01:2025-02-16"
     assert decision.drifted_features == ["monthly_charges_latest"]
 
 
