@@ -25,6 +25,7 @@ import pandas as pd
 
 from pipelines import settings
 from pipelines.config import MonitoringSpec, UseCase
+from pipelines.errors import BadInput
 from pipelines.monitoring import data, policy
 from pipelines.stores import monitoring as store
 from pipelines.training import metrics, tracking
@@ -57,7 +58,6 @@ def run_id_for(usecase: UseCase, decision: dict[str, Any]) -> str:
 def readiness(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
     """Whether the night can be monitored: ``ready``, ``wait`` (features not built yet) or
     ``skip`` (no champion, or no entity active in the current window), with a message."""
-    from pipelines.errors import BadInput
     from pipelines.inference.batch import feature_partition
     from pipelines.stores import partitions
     from pipelines.training.promotion import CHAMPION, alias_version, model_name
@@ -115,7 +115,11 @@ def measure(
     client = tracking.configure()
     champion = pin(usecase)
     assert champion is not None
-    challenger = pin(usecase, "challenger")
+    try:  # the comparison with a challenger is best effort: a broken one never blocks the night
+        challenger = pin(usecase, "challenger")
+    except BadInput as exc:
+        log.warning("no champion/challenger comparison tonight: %s", exc)
+        challenger = None
     current_start = end - dt.timedelta(days=spec.current_days)
     cur, current_rows = data.current(usecase, current_start, end, spec.sample_rows)
     ref = data.reference(usecase, champion.version, spec.sample_rows)

@@ -117,8 +117,8 @@ def drift_numbers(snapshot: Any, features: list[str], score: str) -> dict[str, A
 
 def performance_snapshot(frame: pd.DataFrame, task: str, target: str, score: str) -> Any | None:
     """Quality of the served scores on matured rows (None when there are none)."""
-    if frame.empty:
-        return None
+    if frame.empty or (task == "binary" and frame[target].nunique() < 2):
+        return None  # nothing to judge yet (or one class only: no AUC); the record says why
     ev = _evidently()
     from evidently.presets import ClassificationPreset, RegressionPreset
 
