@@ -296,6 +296,9 @@ def _log_to_mlflow(client: Any, usecase: UseCase, record: dict[str, Any], files:
         f"live_{record['primary_metric']}": record["live_metric"],
         f"holdout_{record['primary_metric']}": record["holdout_metric"],
     }
+    for pair in (record.get("shadow") or {}).get("by_pair", []):  # champion vs challenger on the same rows
+        values[f"shadow_v{pair['champion']}_{record['primary_metric']}"] = pair["champion_metric"]
+        values[f"shadow_v{pair['challenger']}_{record['primary_metric']}"] = pair["challenger_metric"]
     with mlflow.start_run(experiment_id=experiment, run_name=name) as run:
         mlflow.log_metrics({k: float(v) for k, v in values.items() if metrics.is_number(v)})
         mlflow.set_tags(
