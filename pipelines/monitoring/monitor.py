@@ -190,8 +190,7 @@ def measure(
         "airflow_run_id": airflow_run_id,
     }
     ev = evidence_from(record)
-    previous = store.read(warehouse_url, store.HISTORY, usecase.name, before=end, last=1)
-    previous_night = previous[-1] if previous and previous[-1]["night"] == (end - spec.interval).isoformat() else None
+    previous_night = _night_before(warehouse_url, usecase, end)
     found = policy.evidence_of(ev, spec.retrain)
     onset = policy.onset_of(ev, spec.retrain, previous_night)
     record["evidence"] = [text for text, _ in found]
@@ -212,6 +211,13 @@ def measure(
         "n/a" if live_metric is None else f"{live_metric:.4f}", record["evidence"] or "none", paths["html"],
     )  # fmt: skip
     return record
+
+
+def _night_before(url: str, usecase: UseCase, end: dt.datetime) -> dict[str, Any] | None:
+    """The history record of the night just before ``end`` (None when that night was not monitored)."""
+    earlier = store.read(url, store.HISTORY, usecase.name, before=end, last=1)
+    expected = (end - spec_of(usecase).interval).isoformat()
+    return earlier[-1] if earlier and earlier[-1]["night"] == expected else None
 
 
 def _pct(value: float | None) -> str:
@@ -330,8 +336,7 @@ def decide_night(usecase: UseCase, end: dt.datetime, warehouse_url: str, in_flig
     record = store.read_night(warehouse_url, store.HISTORY, usecase.name, end)
     if record is None:
         raise ValueError(f"no drift_history row for {usecase.name} night {end}: run the measure step first")
-    earlier = store.read(warehouse_url, store.HISTORY, usecase.name, before=end, last=1)
-    previous_night = earlier[-1] if earlier and earlier[-1]["night"] == (end - spec.interval).isoformat() else None
+    previous_night = _night_before(warehouse_url, usecase, end)
     decisions = store.read(warehouse_url, store.DECISIONS, usecase.name, before=end)
     triggers = [d for d in decisions if d["action"] == policy.TRIGGERED]
     decision = policy.decide(
