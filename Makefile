@@ -24,7 +24,10 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(UV) sync --frozen
 	@touch $@
 
-demo: venv ## Simulate a month and run the pipeline over it, in-process
+demo: venv ## Fresh state, then the whole loop on simulated data (about 4.5 minutes), in-process
+	@case "$(MLOPS_HOME)" in /|"$$HOME"|"") echo "refusing to reset MLOPS_HOME=$(MLOPS_HOME)"; exit 1;; esac
+	@echo "resetting $(MLOPS_HOME) (the demo starts from a fresh state every time)"
+	rm -rf "$(MLOPS_HOME)"
 	$(BIN)/mlops demo
 
 test: venv ## Lint, then the whole test suite
