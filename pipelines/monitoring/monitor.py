@@ -141,7 +141,8 @@ def measure(
     primary = ref.primary_metric
     mine = served[served["model_version"].astype(str) == champion.version]
     live_metric = live.get(champion.version, {}).get(primary)
-    comparison = _shadow_comparison(usecase, served, shadow, thresholds, primary)
+    both = shadowed_rows(served, shadow)
+    comparison = _shadow_comparison(usecase, both, thresholds, primary)
 
     key = night_key(end)
     out_dir = drift_dir(usecase.name)
@@ -199,8 +200,14 @@ def measure(
     record["report_json"], record["report_html"] = str(paths["json"]), str(paths["html"])
     report.write_json(paths["json"], record)  # the numbers survive a report that fails to render
     _write_history(warehouse_url, usecase, end, record)
-    rendered = report.render(paths["html"], record, snapshot, served, usecase, data.TARGET, data.SCORE)
+    rendered = report.render(paths["html"], record, snapshot, served, both, usecase, data.TARGET, data.SCORE)
     record["report_files"] = [str(p) for p in rendered]
+    shown = report.newest_pair(both)
+    if comparison and not shown.empty:  # which pair <day>.shadow.html shows
+        record["shadow"]["report_pair"] = [
+            str(shown["model_version"].iloc[0]),
+            str(shown["model_version_shadow"].iloc[0]),
+        ]
     record["mlflow_run_id"] = _log_to_mlflow(client, usecase, record, [paths["json"], *rendered])
     record["seconds"] = round(time.perf_counter() - t0, 2)
     report.write_json(paths["json"], record)
@@ -241,13 +248,15 @@ def evidence_from(record: dict[str, Any]) -> policy.Evidence:
     )
 
 
-def _shadow_comparison(
-    usecase: UseCase, served: pd.DataFrame, shadow: pd.DataFrame, thresholds: dict, primary: str
-) -> dict[str, Any] | None:
-    """Champion vs challenger on the same matured rows (entities and days both scored)."""
+def shadowed_rows(served: pd.DataFrame, shadow: pd.DataFrame) -> pd.DataFrame:
+    """Matured rows scored by both the champion of the day and the challenger (``*_shadow`` columns)."""
     if shadow.empty or served.empty:
-        return None
-    both = served.merge(shadow, on=["entity_id", "day"], suffixes=("", "_shadow"))
+        return pd.DataFrame(columns=[*served.columns, "score_shadow", "model_version_shadow"])
+    return served.merge(shadow.drop(columns=[data.TARGET]), on=["entity_id", "day"], suffixes=("", "_shadow"))
+
+
+def _shadow_comparison(usecase: UseCase, both: pd.DataFrame, thresholds: dict, primary: str) -> dict[str, Any] | None:
+    """Champion vs challenger on the same matured rows, per pair of versions."""
     if both.empty:
         return None
     out = {"rows": len(both), "by_pair": []}

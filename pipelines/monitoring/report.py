@@ -139,6 +139,47 @@ def performance_snapshot(frame: pd.DataFrame, task: str, target: str, score: str
         return ev.Report([preset]).run(dataset, None)
 
 
+def newest_pair(shadowed: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the champion/challenger pair that scored the newest matured day (one pair per report;
+    every pair's metrics are in the JSON record)."""
+    if shadowed.empty:
+        return shadowed
+    newest = shadowed.loc[shadowed["day"] == shadowed["day"].max()].iloc[0]
+    same = (shadowed["model_version"] == newest["model_version"]) & (
+        shadowed["model_version_shadow"] == newest["model_version_shadow"]
+    )
+    return shadowed[same]
+
+
+def shadow_snapshot(both: pd.DataFrame, task: str, target: str) -> Any | None:
+    """Champion and challenger as two named tasks on the same matured rows (columns ``score``,
+    ``score_shadow``, ``target``); None when there are none."""
+    if both.empty or (task == "binary" and both[target].nunique() < 2):
+        return None
+    ev = _evidently()
+    from evidently.metrics import MAE, RMSE, Accuracy, F1Score, LogLoss, R2Score, RocAuc
+
+    names = {"champion": "score", "challenger": "score_shadow"}
+    data = both[[target, *names.values()]]
+    if task == "binary":
+        data = data.assign(**{target: data[target].astype(int)})
+        tasks = {
+            "classification": [
+                ev.BinaryClassification(name=n, target=target, prediction_probas=c, pos_label=1)
+                for n, c in names.items()
+            ]
+        }
+        metrics_ = [m(classification_name=n) for n in names for m in (RocAuc, LogLoss, F1Score, Accuracy)]
+        definition = ev.DataDefinition(numerical_columns=list(names.values()), categorical_columns=[target], **tasks)
+    else:
+        tasks = {"regression": [ev.Regression(name=n, target=target, prediction=c) for n, c in names.items()]}
+        metrics_ = [m(regression_name=n) for n in names for m in (RMSE, MAE, R2Score)]
+        definition = ev.DataDefinition(numerical_columns=[target, *names.values()], categorical_columns=[], **tasks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ev.Report(metrics_).run(ev.Dataset.from_pandas(data, data_definition=definition), None)
+
+
 def write_json(path: Path, record: dict[str, Any]) -> None:
     """Write ``record`` atomically (temp file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,12 +193,14 @@ def render(
     record: dict[str, Any],
     snapshot: Any,
     matured: pd.DataFrame,
+    shadowed: pd.DataFrame,
     usecase: UseCase,
     target: str,
     score: str,
 ) -> list[Path]:
     """Write the night's HTML reports: ``<day>.html`` (drift) and, when labels matured,
-    ``<day>.performance.html``. Returns the files written.
+    ``<day>.performance.html`` (the champion's served scores) and ``<day>.shadow.html``
+    (champion and challenger on the same rows). Returns the files written.
 
     Raises:
         ReportRenderError: a report could not be rendered or written.
@@ -172,6 +215,11 @@ def render(
         if performance is not None:
             path = html.with_suffix(".performance.html")
             _save(performance, path)
+            written.append(path)
+        comparison = shadow_snapshot(newest_pair(shadowed), usecase.task, target)
+        if comparison is not None:
+            path = html.with_suffix(".shadow.html")
+            _save(comparison, path)
             written.append(path)
     except Exception as exc:
         raise ReportRenderError(

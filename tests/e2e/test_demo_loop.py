@@ -78,6 +78,9 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, capsys
     old_after = retrain["replaced_champion_post_drift_metric"]
     assert old_after < loop["old_champion"]["pre_drift_metric"] - 0.1  # the old champion did fall
 
+    # Shadow scoring of the rejected challenger, compared with the champion once labels matured.
+    assert list((demo_home / "reports" / "churn" / "drift").glob("*.shadow.html"))
+
     # The triggered run carried the monitor's reason, report and window to the train DAG.
     decisions = store.read(airflow_admin.connection_url("mlops_warehouse"), store.DECISIONS, "churn")
     trigger = next(d for d in decisions if d["action"] == policy.TRIGGERED)
