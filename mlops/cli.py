@@ -2,7 +2,7 @@
 
 mlops init                      # folders, Airflow DB, connections, expectation suites (idempotent)
 mlops simulate --usecase churn --start 2025-01-01 --days 60 --customers 5000 --seed 7 [--drift-day 45]
-mlops demo [--usecase churn] [--days 30]
+mlops demo [--usecase churn] [--days 47]   # the whole loop, day by day, in-process
 mlops status [--json]
 mlops lineage --usecase churn --date 2025-02-10 [--json]   # one day's predictions, traced back
 mlops ui [--port 8080]          # Airflow's web UI and scheduler on the same state
@@ -309,42 +309,6 @@ def _predictions_status(usecase: UseCase) -> dict | None:
         }
     except Exception as exc:  # an unreachable warehouse must not break `mlops status`
         return {"error": f"{type(exc).__name__}: {exc}"}
-
-
-def _status_table(usecase: UseCase, keys: list[str]) -> str:
-    """One line per partition key: rows, status and warnings of every dataset."""
-    from pipelines.features.definitions import FEATURES_ZONE
-    from pipelines.stores import partitions
-
-    names = list(usecase.source.datasets)
-    header = f"{'day':<12}" + "".join(f"{n + ' rows':>16}{n + ' status':>22}" for n in names)
-    if usecase.features:
-        header += f"{'feature rows':>14}"
-    lines = [header, "-" * len(header)]
-    for key in keys:
-        cells = []
-        for name in names:
-            try:
-                info = partitions.read_info(partitions.partition_path(partitions.CURATED, usecase.name, name, key))
-            except partitions.CorruptPartition:
-                cells.append(f"{'-':>16}{'corrupt':>22}")
-                continue
-            quarantined = partitions.partition_path(partitions.QUARANTINE, usecase.name, name, key).exists()
-            if info is None:
-                cells.append(f"{'-':>16}{'quarantined' if quarantined else 'missing':>22}")
-                continue
-            state = "empty" if info.empty else "curated"
-            if info.warnings:
-                state += f" ({len(info.warnings)} warn)"
-            if quarantined:  # curated earlier, but the latest run of this interval failed
-                state += " +quarantine"
-            cells.append(f"{info.rows:>16}{state:>22}")
-        if usecase.features:
-            path = partitions.partition_path(FEATURES_ZONE, usecase.name, usecase.features.dataset, key)
-            features = partitions.read_info(path)
-            cells.append(f"{features.rows if features else '-':>14}")
-        lines.append(f"{key:<12}" + "".join(cells))
-    return "\n".join(lines)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -105,9 +105,9 @@ class Demo:
         local_end = end.astimezone(ZoneInfo(self.usecase.schedule.timezone)).replace(tzinfo=None)
         if not croniter.match(spec.schedule, local_end):
             return ""
-        first = max(
-            self.first_day, self.usecase.schedule.start_date + dt.timedelta(days=spec.warmup_days)
-        )  # first day trained on
+        from pipelines.training.dataset import first_trainable_day
+
+        first = max(self.first_day, first_trainable_day(self.usecase).date())  # first day trained on
         labelled = (end.date() - first).days - self.usecase.label.delay_days
         needed = spec.validation_days + spec.holdout_days + 2
         if labelled < needed:

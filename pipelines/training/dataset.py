@@ -110,6 +110,13 @@ def _utc(column: pd.Series) -> pd.Series:
     return column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
 
 
+def first_trainable_day(usecase: UseCase) -> dt.datetime:
+    """The first reference day training may use: ``training.warmup_days`` after ``schedule.start_date``
+    (earlier days' rolling features saw less history than their windows claim)."""
+    start = dt.datetime.combine(usecase.schedule.start_date, dt.time(0), tzinfo=dt.UTC)
+    return start + dt.timedelta(days=spec_of(usecase).warmup_days)
+
+
 def build_training_data(usecase: UseCase, end: dt.datetime, window_days: int | None = None, store=None) -> TrainingData:
     """The training set of the ``window_days`` reference days before ``end``, written atomically
     to ``training/<use case>/<window>.parquet`` (the same window gives the same file and hash).
@@ -119,8 +126,7 @@ def build_training_data(usecase: UseCase, end: dt.datetime, window_days: int | N
     """
     spec = spec_of(usecase)
     days = window_days or spec.window_days
-    warm = dt.datetime.combine(usecase.schedule.start_date, dt.time(0), tzinfo=dt.UTC)
-    start = max(end - dt.timedelta(days=days), warm + dt.timedelta(days=spec.warmup_days))
+    start = max(end - dt.timedelta(days=days), first_trainable_day(usecase))
     labels, quarantined = load_labels(usecase, start, end)
     if quarantined:
         log.warning("label partitions %s are quarantined: their labels are left out", quarantined)
