@@ -2,7 +2,8 @@
 
 mlops init                      # folders, Airflow DB, connections, expectation suites (idempotent)
 mlops simulate --usecase churn --start 2025-01-01 --days 60 --customers 5000 --seed 7 [--drift-day 45]
-mlops demo [--usecase churn] [--days 47]   # the whole loop, day by day, in-process
+mlops demo [--usecase churn] [--days 47]   # simulate, then the whole loop day by day, in-process
+mlops replay --usecase NAME [--start D] [--end D] [--drift-from D] [--resume]   # the loop over a real source
 mlops status [--json]
 mlops lineage --usecase churn --date 2025-02-10 [--json]   # one day's predictions, traced back
 mlops ui [--port 8080]          # Airflow's web UI and scheduler on the same state
@@ -113,13 +114,49 @@ def _safe(url: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Initialise, simulate, then run the use case's DAGs day by day in this process (see mlops/demo.py)."""
-    from mlops import demo
+    """Initialise, simulate, then replay the simulated days through the real DAGs (see mlops/replay.py)."""
+    from mlops import replay
 
     usecase = get_usecase(args.usecase)
+    if usecase.simulation is None:  # before anything is written: the source may be a real one
+        raise SystemExit(
+            f"error: configs/{usecase.name}.yaml has no simulation section: `mlops demo` simulates a source and "
+            f"would write into {usecase.source.connection_id}. To run the loop over a real source's history, use "
+            f"`mlops replay --usecase {usecase.name}`."
+        )
     cmd_init(args)
     world, days = simulate(usecase, args)
-    return demo.run(usecase, world.start, days, world.drift_day)
+    drift = world.start + dt.timedelta(days=world.drift_day) if world.drift_day is not None else None
+    return replay.run(usecase, world.start, world.start + dt.timedelta(days=days), drift)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """The whole loop over the history of the use case's source, day by day, read-only on the source."""
+    from mlops import airflow_admin, replay
+
+    usecase = get_usecase(args.usecase)
+    url = airflow_admin.connection_url(usecase.source.connection_id)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise SystemExit(f"error: the source {usecase.source.connection_id} ({url}) does not exist")
+    state = replay.resume_point(usecase) if args.resume else None
+    found = replay.source_days(usecase)
+    if found is None and state is None:
+        raise SystemExit(f"error: the source of {usecase.name} ({_safe(url)}) has no rows to replay")
+    if state is not None:
+        start = dt.date.fromisoformat(state["start"])
+        end = args.end or dt.date.fromisoformat(state["end"])
+        drift = args.drift_from or (dt.date.fromisoformat(state["drift_from"]) if state["drift_from"] else None)
+    else:
+        assert found is not None
+        start = args.start or max(found[0], usecase.schedule.start_date)
+        end = args.end or found[1] + dt.timedelta(days=1)
+        drift = args.drift_from
+    if end <= start:
+        raise SystemExit(f"error: nothing to replay: --end {end} is not after --start {start}")
+    if found is not None:
+        print(f"source {_safe(url)}: rows from {found[0]} to {found[1]} (read only)")
+    cmd_init(args)
+    return replay.run(usecase, start, end, drift, resume=state)
 
 
 def _model_status(usecase: UseCase) -> dict | None:
@@ -419,6 +456,16 @@ def build_parser() -> argparse.ArgumentParser:
     simulation_args(p)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("replay", help="the whole loop over a real source's history, day by day (read-only)")
+    p.add_argument("--usecase", default="churn")
+    p.add_argument(
+        "--start", type=_date, help="first day (default: the source's first, not before schedule.start_date)"
+    )
+    p.add_argument("--end", type=_date, help="the day after the last one (default: the day after the source's last)")
+    p.add_argument("--drift-from", type=_date, help="a known change in the data: print the closed-loop figures")
+    p.add_argument("--resume", action="store_true", help="carry on with a replay that was stopped")
+    p.set_defaults(func=cmd_replay)
+
     p = sub.add_parser("features", help="feature store maintenance")
     fsub = p.add_subparsers(dest="features_command", required=True)
     r = fsub.add_parser("rebuild", help="re-apply definitions and re-materialize every feature partition")
@@ -459,11 +506,13 @@ def main(argv: list[str] | None = None) -> int:
     from mlops import airflow_admin
 
     airflow_admin.prepare(quiet=not args.verbose)
+    from mlops import replay
     from pipelines.simulation.writer import SimulationMismatch
+    from pipelines.stores.source import SourceSchemaError
 
     try:
         return args.func(args)
-    except (ConfigError, SimulationMismatch) as exc:
+    except (ConfigError, SimulationMismatch, replay.NothingToResume, SourceSchemaError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipelines.config import UseCase
+from pipelines.days import as_utc, day_end, day_start
 from pipelines.features.build import check_definitions
 from pipelines.features.definitions import feature_service_name
 from pipelines.features.engineering import feature_columns
@@ -34,18 +35,24 @@ def label_entity_rows(usecase: UseCase, labels: pd.DataFrame, known_at: dt.datet
     """Entity rows for training from curated labels: one per label known by ``known_at``.
 
     A label about reference day D is joined with the features as of the end of D
-    (what was known then), so its ``event_timestamp`` is D + 1 day.
+    (what was known then), so its ``event_timestamp`` is the end of D in the use
+    case's timezone, whatever time of day its reference time carries.
     """
     label = usecase.label
     ds = usecase.source.datasets[label.dataset]
-    known = labels[labels[ds.event_time] < pd.Timestamp(known_at)]
+    known = labels[as_utc(labels[ds.event_time]) < pd.Timestamp(known_at)]
     return pd.DataFrame(
         {
             usecase.entity.name: known[usecase.entity.name].to_numpy(),
-            EVENT_TIMESTAMP: (known[label.reference_time] + pd.Timedelta(days=1)).to_numpy(),
+            EVENT_TIMESTAMP: day_end(known[label.reference_time], usecase.schedule.timezone).to_numpy(),
             label.column: known[label.column].to_numpy(),
         }
     ).astype({EVENT_TIMESTAMP: "datetime64[ns, UTC]"})
+
+
+def reference_day(usecase: UseCase, event_timestamp: pd.Series) -> pd.Series:
+    """The labelled day (its start, UTC) of training rows joined at ``event_timestamp`` (that day's end)."""
+    return day_start(as_utc(event_timestamp) - pd.Timedelta(seconds=1), usecase.schedule.timezone)
 
 
 def build_training_set(

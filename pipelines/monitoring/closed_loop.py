@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import math
 from typing import Any
 
 from pipelines.config import UseCase
@@ -55,17 +56,16 @@ def summarize(usecase: UseCase, warehouse_url: str, drift_day: dt.date | None) -
         "at_most_one_retrain_per_cooldown": all(g >= cooldown for g in gaps),
         "cooldown_days": cooldown,
         "decisions": {a: sum(d["action"] == a for d in decisions) for a in policy.ACTIONS},
+        "detections": detections(history, decisions),
+        "label_delay_days": usecase.label.delay_days,
     }
     if drift_day is None:
         return out
 
-    def drifted(row: dict[str, Any]) -> bool:
-        return any(e.startswith(DRIFT_SIGNALS) for e in row.get("evidence") or [])
-
     before = [h for h in history if dt.date.fromisoformat(h["day"]) < drift_day]
     after = [h for h in history if dt.date.fromisoformat(h["day"]) >= drift_day]
-    detected = next((h for h in after if drifted(h)), None)
-    out["false_alarms_before_drift"] = [h["day"] for h in before if drifted(h)]
+    detected = next((h for h in after if _drifted(h)), None)
+    out["false_alarms_before_drift"] = [h["day"] for h in before if _drifted(h)]
     out["first_detected_day"] = detected["day"] if detected else None
     out["detection_delay_days"] = (dt.date.fromisoformat(detected["day"]) - drift_day).days if detected else None
     old_version = after[0]["champion_version"] if after else (history[-1]["champion_version"] if history else None)
@@ -110,10 +110,88 @@ def summarize(usecase: UseCase, warehouse_url: str, drift_day: dt.date | None) -
     out["recovery_ratio"] = ratio
     out["recovery_target"] = RECOVERY_TARGET
     out["recovered"] = bool(retrain["decision"] == "promoted" and ratio is not None and ratio >= RECOVERY_TARGET)
+    # From the onset to the night whose triggered retrain was promoted (it serves from the next day on).
+    trigger_day = str(retrain.get("trigger_reason", "")).removeprefix("drift monitor ")[:10]
+    out["time_to_recovery_days"] = (
+        (dt.date.fromisoformat(trigger_day) - drift_day).days if out["recovered"] and _is_day(trigger_day) else None
+    )
     live_after = [
         (h["day"], h["live"]["by_version"].get(retrain["version"], {}).get(primary))
         for h in history
         if retrain["version"] in (h.get("live") or {}).get("by_version", {})
     ]
     out["new_champion_live"] = [{"day": d, "metric": m} for d, m in live_after]
+    return out
+
+
+def _is_day(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _drifted(row: dict[str, Any]) -> bool:
+    return any(e.startswith(DRIFT_SIGNALS) for e in row.get("evidence") or [])
+
+
+def detections(history: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The nights whose evidence held data or prediction drift, with what the policy decided."""
+    actions = {d["night"]: d["action"] for d in decisions}
+    return [
+        {
+            "day": h["day"],
+            "drift_share": h["drift_share"],
+            "prediction_drift": h["prediction_drift"]["score"],
+            "evidence": h.get("evidence") or [],
+            "action": actions.get(h["night"]),
+        }
+        for h in history
+        if _drifted(h)
+    ]
+
+
+# Prediction-drift methods whose score grows with the drift (a distance): a threshold above the
+# stable nights' scores makes sense. P-value tests (ks, chisquare, ...) go the other way.
+DISTANCE_METHODS = ("psi", "wasserstein", "jensenshannon", "kl_div", "hellinger", "ed")
+MARGIN_SHARE = 0.05  # suggested drift_share: the stable maximum plus this, rounded up to a 5% step
+MARGIN_FACTOR = 1.5  # suggested prediction threshold: the stable maximum times this
+
+
+def suggest_thresholds(usecase: UseCase, warehouse_url: str, drift_day: dt.date | None) -> dict[str, Any]:
+    """Thresholds above what stable nights show: the nights before ``drift_day`` (a known change), or
+    without one, before the first night with drift evidence. Suggestions only, never applied.
+    """
+    assert usecase.monitoring is not None
+    spec = usecase.monitoring
+    history = store.read(warehouse_url, store.HISTORY, usecase.name)
+    if drift_day is not None:
+        stable = [h for h in history if dt.date.fromisoformat(h["day"]) < drift_day]
+        basis = f"nights before the known drift of {drift_day}"
+    else:
+        first = next((i for i, h in enumerate(history) if _drifted(h)), len(history))
+        stable = history[:first]
+        basis = "nights before the first detection" if first < len(history) else "every night (no detection)"
+    shares = [h["drift_share"] for h in stable if h["drift_share"] is not None]
+    scores = [h["prediction_drift"]["score"] for h in stable if h["prediction_drift"]["score"] is not None]
+    out: dict[str, Any] = {
+        "basis": basis,
+        "stable_nights": len(stable),
+        "drift_share": spec.retrain.drift_share,
+        "prediction_method": spec.prediction_method,
+        "prediction_threshold": spec.prediction_threshold,
+        "drift_share_max": max(shares) if shares else None,
+        "drift_share_mean": sum(shares) / len(shares) if shares else None,
+        "prediction_drift_max": max(scores) if scores else None,
+        "suggested_drift_share": None,
+        "suggested_prediction_threshold": None,
+        "note": "",
+    }
+    if shares:
+        out["suggested_drift_share"] = min(math.ceil((max(shares) + MARGIN_SHARE) * 20 - 1e-9) / 20, 1.0)
+    if spec.prediction_method not in DISTANCE_METHODS:
+        out["note"] = f"'{spec.prediction_method}' is a p-value test: smaller is more drift"
+    elif scores:
+        out["suggested_prediction_threshold"] = float(f"{max(max(scores), 1e-4) * MARGIN_FACTOR:.2g}")
     return out

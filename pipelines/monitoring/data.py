@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import UseCase
+from pipelines.days import day_start as start_of_day
 from pipelines.errors import BadInput
 from pipelines.inference.batch import DATASETS, PREDICTIONS_ZONE, check_signature, feature_partition
 from pipelines.stores import partitions
@@ -173,10 +174,11 @@ def matured(
     known = pd.DataFrame(
         {
             "entity_id": labels[usecase.entity.name].astype(str),
-            "day": pd.to_datetime(labels[label.reference_time], utc=True),
+            # The day a label is about, in the use case's timezone: its reference time may carry a time of day.
+            "day": start_of_day(labels[label.reference_time], usecase.schedule.timezone),
             TARGET: labels[label.column].astype(float),
         }
     ).drop_duplicates(["entity_id", "day"], keep="last")
     served["entity_id"] = served["entity_id"].astype(str)
-    served["day"] = pd.to_datetime(served["day"], utc=True)
+    served["day"] = start_of_day(served["day"], usecase.schedule.timezone)
     return served.merge(known, on=["entity_id", "day"], how="inner"), start, end

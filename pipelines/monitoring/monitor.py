@@ -28,7 +28,7 @@ from pipelines.config import MonitoringSpec, UseCase
 from pipelines.errors import BadInput
 from pipelines.monitoring import data, policy
 from pipelines.stores import monitoring as store
-from pipelines.training import metrics, tracking
+from pipelines.training import metrics, promotion, tracking
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +85,53 @@ def readiness(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple[s
 
 
 def live_metrics(usecase: UseCase, frame: pd.DataFrame, thresholds: dict[str, float | None]) -> dict[str, dict]:
-    """The use case's metrics per model version on matured rows (the same functions as the gate's)."""
+    """The use case's metrics per model version on matured rows (the same functions as the gate's),
+    with the version's ``rows`` and its ``holdout`` figure of the primary metric (from its promotion record)."""
     out = {}
     for version, rows in frame.groupby("model_version"):
+        version = str(version)
         y, scores = rows[data.TARGET].to_numpy(), rows[data.SCORE].to_numpy()
-        out[str(version)] = metrics.json_safe(metrics.metrics_for(usecase.task, y, scores, thresholds.get(version)))
+        values = metrics.metrics_for(usecase.task, y, scores, thresholds.get(version))
+        out[version] = metrics.json_safe(values | {"rows": len(rows), "holdout": _holdout_metric(usecase, version)})
     return out
+
+
+def _holdout_metric(usecase: UseCase, version: str) -> float | None:
+    try:
+        record = data.decision_record(usecase, version)
+    except data.NoReference:
+        return None  # not trained by this pipeline: its served rows are reported, not weighed
+    return record["challenger"]["metrics"].get(record["primary_metric"])
+
+
+def served_metric(by_version: dict[str, dict], primary: str) -> tuple[float | None, float | None, int]:
+    """The live metric of the served predictions, whichever version served them: each version's live
+    figure on its matured rows, weighted by rows, with the same weighting of their holdout figures.
+
+    Returns (live, holdout, rows); (None, None, 0) when no version has both figures.
+    """
+    weighed = [
+        (v["rows"], v[primary], v["holdout"])
+        for v in by_version.values()
+        if metrics.is_number(v.get(primary)) and metrics.is_number(v.get("holdout"))
+    ]
+    rows = sum(n for n, _, _ in weighed)
+    if not rows:
+        return None, None, 0
+    return sum(n * m for n, m, _ in weighed) / rows, sum(n * h for n, _, h in weighed) / rows, rows
+
+
+def _live_note(usecase: UseCase, champion: str, by_version: dict, start: dt.datetime, end: dt.datetime) -> str:
+    days = f"{start:%Y-%m-%d}..{end - dt.timedelta(days=1):%Y-%m-%d}"
+    if not by_version:
+        return (
+            f"no prediction served for {days} has a matured label yet (labels arrive {usecase.label.delay_days} "
+            "days late): no live metric tonight"
+        )
+    if champion not in by_version:
+        served = ", ".join(f"v{v} ({m['rows']} rows)" for v, m in sorted(by_version.items()))
+        return f"the champion v{champion} served none of the matured days {days} yet; they were served by {served}"
+    return ""
 
 
 def measure(
@@ -134,13 +175,14 @@ def measure(
     reference_scored, current_scored = data.score(model, ref.frame), data.score(model, cur)
     served, live_start, live_end = data.matured(usecase, end, spec.performance_days)
     shadow, _, _ = data.matured(usecase, end, spec.performance_days, "shadow")
-    thresholds = {champion.version: champion.threshold}
+    versions = {str(v) for v in served["model_version"].unique()} | {champion.version}
+    thresholds = {v: promotion.version_threshold(client, usecase, v) for v in versions}
     if challenger is not None:
         thresholds[challenger.version] = challenger.threshold
     live = live_metrics(usecase, served, thresholds)
     primary = ref.primary_metric
     mine = served[served["model_version"].astype(str) == champion.version]
-    live_metric = live.get(champion.version, {}).get(primary)
+    served_live, served_holdout, weighed_rows = served_metric(live, primary)
     both = shadowed_rows(served, shadow)
     comparison = _shadow_comparison(usecase, both, thresholds, primary)
 
@@ -180,13 +222,13 @@ def measure(
             "window_end": live_end.isoformat(),
             "rows": len(served),
             "champion_rows": len(mine),
+            "weighed_rows": weighed_rows,
             "by_version": live,
-            "note": ""
-            if len(mine)
-            else f"no prediction of the champion for {live_start:%Y-%m-%d}..{live_end - dt.timedelta(days=1):%Y-%m-%d} "
-            f"has a matured label yet (labels arrive {usecase.label.delay_days} days late): no live metric tonight",
+            "note": _live_note(usecase, champion.version, live, live_start, live_end),
         },
-        "live_metric": live_metric if len(mine) else None,
+        "live_metric": served_live,  # of the served predictions, whichever version served them
+        "live_holdout_metric": served_holdout,  # the same weighting of the serving versions' holdout figures
+        "champion_live_metric": live.get(champion.version, {}).get(primary) if len(mine) else None,
         "shadow": comparison,
         "airflow_run_id": airflow_run_id,
     }
@@ -215,7 +257,7 @@ def measure(
     log.info(
         "%s %s: %s of features drifted, prediction drift %s, live %s %s; evidence: %s; report %s",
         usecase.name, key, _pct(record["drift_share"]), record["prediction_drift"]["score"], primary,
-        "n/a" if live_metric is None else f"{live_metric:.4f}", record["evidence"] or "none", paths["html"],
+        "n/a" if served_live is None else f"{served_live:.4f}", record["evidence"] or "none", paths["html"],
     )  # fmt: skip
     return record
 
@@ -233,7 +275,6 @@ def _pct(value: float | None) -> str:
 
 def evidence_from(record: dict[str, Any]) -> policy.Evidence:
     """The policy's view of a history record."""
-    live_rows = record["live"]["champion_rows"]
     return policy.Evidence(
         night=dt.datetime.fromisoformat(record["night"]),
         current_start=dt.datetime.fromisoformat(record["current"]["window_start"]),
@@ -241,10 +282,14 @@ def evidence_from(record: dict[str, Any]) -> policy.Evidence:
         drift_share=record["drift_share"],
         drifted_features=record["drifted_features"],
         prediction_drifted=record["prediction_drift"]["drifted"],
-        holdout_metric=record["holdout_metric"],
+        holdout_metric=record["live_holdout_metric"],
         live_metric=record["live_metric"],
-        live_rows=live_rows,
+        live_rows=record["live"]["weighed_rows"],
         live_start=dt.datetime.fromisoformat(record["live"]["window_start"]),
+        champion_version=record["champion_version"],
+        champion_holdout_metric=record["holdout_metric"],
+        champion_live_metric=record["champion_live_metric"],
+        champion_live_rows=record["live"]["champion_rows"],
     )
 
 
@@ -307,8 +352,9 @@ def _log_to_mlflow(client: Any, usecase: UseCase, record: dict[str, Any], files:
         "drifted_features": len(record["drifted_features"]),
         "prediction_drift": record["prediction_drift"]["score"],
         "current_rows": record["current"]["rows"],
-        "live_rows": record["live"]["champion_rows"],
+        "live_rows": record["live"]["weighed_rows"],
         f"live_{record['primary_metric']}": record["live_metric"],
+        f"champion_live_{record['primary_metric']}": record["champion_live_metric"],
         f"holdout_{record['primary_metric']}": record["holdout_metric"],
     }
     for pair in (record.get("shadow") or {}).get("by_pair", []):  # champion vs challenger on the same rows

@@ -8,12 +8,25 @@ Debounce, in the order checked:
 1. no evidence tonight: ``not_needed``;
 2. a ``<use case>_train`` run is queued or running: ``suppressed_in_flight``;
 3. a retrain was triggered less than ``cooldown_days`` ago: ``suppressed_cooldown``;
-4. fewer than ``labelled_days_after_drift`` days since the drift's onset have matured
+4. a retrain for this drift (same onset) already replaced the champion, and the new
+   champion's own live metric does not show it failing: ``watching_new_champion``;
+5. fewer than ``labelled_days_after_drift`` days since the drift's onset have matured
    labels: ``waiting_for_labels`` (a model trained only on the old regime cannot learn the new one);
-5. otherwise ``triggered``, with a dedupe key naming the onset and the night.
+6. otherwise ``triggered``, with a dedupe key naming the onset and the night.
 
-A drift that persists for ten nights has one onset: it triggers once, and again only
-after the cooldown if the retrain did not remove it (rejected or failed).
+A drift that persists for weeks has one onset: it triggers once. After the cooldown
+it triggers again only when that retrain did not help: it was rejected or failed (the
+champion that was failing still serves), or the champion it promoted is failing too,
+measured on its own matured predictions (its live metric ``metric_drop`` below its
+holdout figure). Features that still differ from before the onset are no evidence
+against a champion trained on the new regime: its rolling windows mix both regimes
+for a while, and its own reference is where it was trained.
+
+The live metric (evidence of a metric drop) is that of the served predictions,
+whichever version served them: per version on its matured rows, weighted by rows,
+against the same weighting of those versions' holdout figures. With a long label
+delay and weekly promotions the champion changes before its own labels mature, and
+the predictions it replaced are still the ones users got.
 """
 
 from __future__ import annotations
@@ -29,7 +42,8 @@ NOT_NEEDED = "not_needed"
 IN_FLIGHT = "suppressed_in_flight"
 COOLDOWN = "suppressed_cooldown"
 WAITING = "waiting_for_labels"
-ACTIONS = (TRIGGERED, NOT_NEEDED, IN_FLIGHT, COOLDOWN, WAITING)
+WATCHING = "watching_new_champion"
+ACTIONS = (TRIGGERED, NOT_NEEDED, IN_FLIGHT, COOLDOWN, WATCHING, WAITING)
 
 
 @dataclass(frozen=True)
@@ -42,10 +56,14 @@ class Evidence:
     drift_share: float | None  # share of the model's features that drifted
     drifted_features: list[str] = field(default_factory=list)
     prediction_drifted: bool | None = None
-    holdout_metric: float | None = None  # the champion's, at its promotion
-    live_metric: float | None = None  # the champion's on matured days
+    holdout_metric: float | None = None  # of the versions that served the matured days (row-weighted)
+    live_metric: float | None = None  # of the served predictions on matured days (per version, row-weighted)
     live_rows: int = 0
     live_start: dt.datetime | None = None  # first matured day the live metric covers
+    champion_version: str | None = None
+    champion_holdout_metric: float | None = None  # the champion's, at its promotion
+    champion_live_metric: float | None = None  # the champion's own, on the matured days it served
+    champion_live_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,13 +90,8 @@ def evidence_of(ev: Evidence, spec: RetrainPolicySpec) -> list[tuple[str, dt.dat
             found.append((f"data drift: {ev.drift_share:.0%} of features drifted (>= {spec.drift_share:.0%})", 0))
         if spec.prediction_drift and ev.prediction_drifted:
             found.append(("prediction drift: the champion's scores drifted", 0))
-    if (
-        spec.metric_drop is not None
-        and ev.live_metric is not None
-        and ev.holdout_metric is not None
-        and ev.live_rows >= spec.min_rows
-        and ev.holdout_metric - ev.live_metric >= spec.metric_drop
-    ):
+    if _dropped(ev.live_metric, ev.holdout_metric, ev.live_rows, spec):
+        assert ev.live_metric is not None and ev.holdout_metric is not None
         found.append(
             (
                 f"live metric {ev.live_metric:.4f} is {ev.holdout_metric - ev.live_metric:.4f} below the holdout's "
@@ -88,6 +101,17 @@ def evidence_of(ev: Evidence, spec: RetrainPolicySpec) -> list[tuple[str, dt.dat
         )
     starts = (ev.current_start, ev.live_start or ev.current_start)
     return [(text, starts[which]) for text, which in found]
+
+
+def _dropped(live: float | None, holdout: float | None, rows: int, spec: RetrainPolicySpec) -> bool:
+    """Whether a live metric on at least ``min_rows`` matured rows fell ``metric_drop`` below its holdout figure."""
+    return (
+        spec.metric_drop is not None
+        and live is not None
+        and holdout is not None
+        and rows >= spec.min_rows
+        and holdout - live >= spec.metric_drop
+    )
 
 
 def onset_of(ev: Evidence, spec: RetrainPolicySpec, previous: dict[str, Any] | None) -> dt.datetime | None:
@@ -140,6 +164,21 @@ def decide(
                 f"a retrain was triggered {since.days} day(s) ago ({when}); cooldown is {spec.cooldown_days} days",
                 **common,
             )
+    replaced = _replaced_in_this_drift(ev, onset, last_trigger)
+    if replaced and not _dropped(ev.champion_live_metric, ev.champion_holdout_metric, ev.champion_live_rows, spec):
+        own = (
+            f"live {ev.champion_live_metric:.4f} on {ev.champion_live_rows} matured rows vs holdout "
+            f"{ev.champion_holdout_metric:.4f}"
+            if ev.champion_live_metric is not None and ev.champion_holdout_metric is not None
+            else f"{ev.champion_live_rows} of its predictions have matured labels"
+        )
+        return Decision(
+            WATCHING,
+            f"the retrain of {replaced} for the drift since {onset:%Y-%m-%d} replaced the champion with "
+            f"v{ev.champion_version}; another retrain for this drift needs v{ev.champion_version}'s own live "
+            f"metric to fall {spec.metric_drop} below its holdout ({own})",
+            **common,
+        )
     labelled_until = ev.night - dt.timedelta(days=label_delay_days)  # labels of days before this are known
     labelled_days = max((labelled_until - onset).days, 0)
     wait = spec.labelled_days_after_drift
@@ -159,6 +198,17 @@ def decide(
         window_days=(ev.night - onset).days if wait else None,
         **common,
     )
+
+
+def _replaced_in_this_drift(ev: Evidence, onset: dt.datetime, last_trigger: dict[str, Any] | None) -> str | None:
+    """The day of the last trigger when it belongs to this drift and the champion changed since it, else None."""
+    if last_trigger is None or not last_trigger.get("onset") or ev.champion_version is None:
+        return None
+    same_drift = dt.datetime.fromisoformat(last_trigger["onset"]) == onset
+    then = last_trigger.get("champion_version")
+    if same_drift and then is not None and str(then) != str(ev.champion_version):
+        return last_trigger.get("day") or last_trigger["night"][:10]
+    return None
 
 
 def _no_evidence(ev: Evidence, spec: RetrainPolicySpec) -> str:

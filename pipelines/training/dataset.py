@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import TrainingSpec, UseCase
+from pipelines.days import as_utc, day_start
 from pipelines.errors import BadInput
 from pipelines.features.definitions import feature_service_name
 from pipelines.features.engineering import feature_columns
-from pipelines.features.serving import EVENT_TIMESTAMP, build_training_set, label_entity_rows
+from pipelines.features.serving import EVENT_TIMESTAMP, build_training_set, label_entity_rows, reference_day
 from pipelines.stores import feature_store, partitions
 from pipelines.stores.partitions import CURATED, QUARANTINE, PartitionInfo
 
@@ -99,15 +100,10 @@ def load_labels(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple
     if not needed:
         return pd.DataFrame(columns=[c.name for c in ds.columns]), quarantined
     labels = pd.concat([partitions.read_partition(p) for p in needed], ignore_index=True)
-    reference = _utc(labels[label.reference_time])
-    known = _utc(labels[ds.event_time])
+    reference = day_start(labels[label.reference_time], usecase.schedule.timezone)
+    known = as_utc(labels[ds.event_time])
     keep = (reference >= pd.Timestamp(start)) & (known < pd.Timestamp(end))
     return labels[keep.to_numpy()].reset_index(drop=True), quarantined
-
-
-def _utc(column: pd.Series) -> pd.Series:
-    column = pd.to_datetime(column)
-    return column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
 
 
 def first_trainable_day(usecase: UseCase) -> dt.datetime:
@@ -146,7 +142,7 @@ def build_training_data(usecase: UseCase, end: dt.datetime, window_days: int | N
             f"training window [{start:%Y-%m-%d}, {end:%Y-%m-%d}) of {usecase.name}: only {len(frame)} of "
             f"{len(rows)} labelled rows have features within the TTL; training needs at least {spec.min_rows}"
         )
-    frame = frame.assign(**{REFERENCE_DAY: frame[EVENT_TIMESTAMP] - pd.Timedelta(days=1)})
+    frame = frame.assign(**{REFERENCE_DAY: reference_day(usecase, frame[EVENT_TIMESTAMP])})
     frame = frame[[usecase.entity.name, EVENT_TIMESTAMP, REFERENCE_DAY, usecase.label.column, *features]]
     frame = frame.astype({name: np.float32 for name in features}).sort_values(
         [EVENT_TIMESTAMP, usecase.entity.name], ignore_index=True
@@ -239,3 +235,29 @@ def check_labels(split: Split, label: str, task: str) -> None:
                 f"the {part} days {split.days(part)} have only label {label}={classes}: a classifier needs both "
                 "classes; widen the window"
             )
+
+
+def check_split(split: Split, usecase: UseCase) -> None:
+    """The holdout holds at least ``training.promotion.min_holdout_rows`` rows, or training stops here.
+
+    The gate holds every model to that size, the first one too; failing before any
+    model is fitted says why, instead of a rejection that names only the symptom.
+
+    Raises:
+        TrainingDataError: names the holdout days, their rows, the label column they are counted by
+            and what to change.
+    """
+    spec = spec_of(usecase)
+    needed = spec.promotion.min_holdout_rows
+    rows = len(split.holdout)
+    if rows >= needed:
+        return
+    days = split.days("holdout")
+    per_day = len(split.train) / max(len(split.days("train")), 1)
+    raise TrainingDataError(
+        f"the holdout of {usecase.name} (the {len(days)} newest labelled days, {days[0]}..{days[-1]}) has {rows} "
+        f"rows; training.promotion.min_holdout_rows asks for {needed}. Rows are counted by the day of "
+        f"'{usecase.label.reference_time}' (label.reference_time) in {usecase.schedule.timezone}, and the training "
+        f"days hold {per_day:.0f} labelled rows a day: raise training.holdout_days, lower "
+        "training.promotion.min_holdout_rows, or check that the source has the labels of these days"
+    )

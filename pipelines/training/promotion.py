@@ -149,19 +149,20 @@ def decide(
         return Decision(False, f"challenger v{challenger.version} does not load or score: {challenger.error}", checks)
     value = challenger.metrics.get(primary, math.nan)
     checks.append(Check("floor", _ge(value, spec.floor), f"{primary} {value:.4f} vs floor {spec.floor}"))
+    # One rule for every model, the first one too: a figure on a few rows proves nothing.
+    checks.append(
+        Check(
+            "holdout_size",
+            challenger.rows >= spec.min_holdout_rows,
+            f"{challenger.rows} holdout rows vs minimum {spec.min_holdout_rows}",
+        )
+    )
     first = champion is None
     if champion is not None and champion.error:
         # Without the champion's figures nothing can be compared: a person decides (force_promote).
         checks.append(Check("champion_scores", False, f"champion v{champion.version} not scored: {champion.error}"))
     elif champion is not None:
         theirs = champion.metrics.get(primary, math.nan)
-        checks.append(
-            Check(
-                "holdout_size",
-                challenger.rows >= spec.min_holdout_rows,
-                f"{challenger.rows} holdout rows vs minimum {spec.min_holdout_rows}",
-            )
-        )
         checks.append(
             Check(
                 "margin",
@@ -335,6 +336,16 @@ def gate(
         raise RuntimeError(f"the champion of {name} kept moving during {MAX_ATTEMPTS} evaluations: try again")
     _tag_version(client, name, version, record, path)
     return metrics.json_safe(record)
+
+
+def version_threshold(client: Any, usecase: UseCase, version: str) -> float | None:
+    """The decision threshold a version was trained with (classification), or None."""
+    import mlflow
+
+    try:
+        return _threshold(client.get_model_version(model_name(usecase), version))
+    except mlflow.MlflowException:
+        return None
 
 
 def _threshold(version: Any) -> float | None:

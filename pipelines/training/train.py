@@ -21,7 +21,7 @@ from pipelines import settings
 from pipelines.config import UseCase
 from pipelines.errors import BadInput
 from pipelines.training import candidates, metrics, plots, tracking
-from pipelines.training.dataset import Split, TrainingData, check_labels, spec_of, split_by_time
+from pipelines.training.dataset import Split, TrainingData, check_labels, check_split, spec_of, split_by_time
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ def train_candidates(
     names = check_candidates(usecase, names)
     split = split_by_time(data.frame, spec)
     check_labels(split, data.label, usecase.task)
+    check_split(split, usecase)
     exp = tracking.experiment_id(experiment_name(usecase))
     base_tags = {
         "usecase": usecase.name,

@@ -47,15 +47,16 @@ def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _run_loop(name: str, home: Path) -> dict:
-    from mlops import demo
+    from mlops import replay
     from pipelines.simulation.writer import world_for, write_simulation
 
     usecase = get_usecase(name)
     sim = usecase.simulation
     world = world_for(usecase, sim.start)
     write_simulation(f"sqlite:///{home / 'source.db'}", usecase, world, sim.days)
-    assert demo.run(usecase, sim.start, sim.days, sim.drift_day) == 0
-    return json.loads((home / "reports" / "demo_summary.json").read_text())
+    drift = sim.start + dt.timedelta(days=sim.drift_day)
+    assert replay.run(usecase, sim.start, sim.start + dt.timedelta(days=sim.days), drift) == 0
+    return json.loads(replay.summary_path(usecase).read_text())
 
 
 def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, capsys):
@@ -64,6 +65,7 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, capsys
     loop = summary["closed_loop"]
     printed = capsys.readouterr().out
     assert "closed loop:" in printed and "recovery: new champion at" in printed
+    assert "time to recovery:" in printed and "thresholds (nights before the known drift" in printed
 
     drift = dt.date.fromisoformat(loop["drift_day"])
     assert loop["false_alarms_before_drift"] == []
@@ -75,6 +77,10 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, capsys
     assert retrain["decision"] == "promoted"
     assert min(retrain["post_drift_holdout_days"]) >= drift.isoformat()
     assert loop["recovery_ratio"] >= 0.95 and loop["recovered"]
+    assert loop["time_to_recovery_days"] == (dt.date.fromisoformat(loop["triggered"][0]) - drift).days
+    # The nights before the drift are stable: the suggested thresholds sit above what they showed.
+    found = summary["thresholds"]
+    assert found["stable_nights"] >= 3 and found["suggested_drift_share"] > found["drift_share_max"]
     old_after = retrain["replaced_champion_post_drift_metric"]
     assert old_after < loop["old_champion"]["pre_drift_metric"] - 0.1  # the old champion did fall
 

@@ -34,6 +34,10 @@ def night(day: dt.datetime, **kw) -> Evidence:
         "live_metric": 0.83,
         "live_rows": 2000,
         "live_start": day - dt.timedelta(days=DELAY + 6),
+        "champion_version": "1",
+        "champion_holdout_metric": 0.84,
+        "champion_live_metric": 0.83,
+        "champion_live_rows": 2000,
     }
     return Evidence(**(values | kw))
 
@@ -119,25 +123,83 @@ def test_the_onset_is_carried_over_while_the_evidence_lasts_and_reset_after():
     assert history(calm, previous=rec)["onset"] is None
 
 
-def persisting_drift(nights: int, spec: RetrainPolicySpec = SPEC) -> list[str]:
-    """The actions of ``nights`` nights of one drift that no retrain removes (rejected or failed)."""
+def persisting_drift(
+    nights: int, spec: RetrainPolicySpec = SPEC, promoted: bool = False, new_live: float = 0.80
+) -> list[str]:
+    """The actions of ``nights`` nights of one drift whose features keep differing from before it.
+
+    Each retrain is rejected (the failing champion keeps serving), or with ``promoted`` its model
+    becomes the champion the next day (holdout 0.80): its own live metric exists once its first
+    served day's labels matured (``DELAY`` days later) and is then ``new_live``.
+    """
     previous, last_trigger, actions = None, None, []
+    champion, promoted_on = 1, None
     for i in range(nights):
-        ev = night(DRIFT + dt.timedelta(days=i), **DRIFTED)
+        own = {}
+        if promoted_on is not None:
+            matured = i - promoted_on - DELAY
+            own = {
+                "champion_version": str(champion),
+                "champion_holdout_metric": 0.80,
+                "champion_live_metric": new_live if matured > 0 else None,
+                "champion_live_rows": 2000 * max(matured, 0),
+            }
+        ev = night(DRIFT + dt.timedelta(days=i), **DRIFTED, **own)
         decision = decide(ev, previous=previous, last_trigger=last_trigger, spec=spec)
         actions.append(decision.action)
         if decision.action == policy.TRIGGERED:
-            last_trigger = {"night": decision.night}
+            last_trigger = {"night": decision.night, "onset": decision.onset, "champion_version": str(champion)}
+            if promoted:
+                champion, promoted_on = champion + 1, i + 1
         previous = history(ev, spec, previous)
     return actions
 
 
-def test_a_drift_that_persists_for_weeks_triggers_once_per_cooldown():
+def test_a_drift_no_retrain_fixes_triggers_once_per_cooldown():
     actions = persisting_drift(30)
     triggers = [i for i, a in enumerate(actions) if a == policy.TRIGGERED]
     assert triggers == [14, 21, 28]  # labels of 8 days after the onset first, then one per 7-day cooldown
     assert actions[:14] == [policy.WAITING] * 14
     assert set(actions[15:21]) == {policy.COOLDOWN}
+
+
+def test_a_30_night_drift_gives_one_retrain_when_the_new_champion_holds():
+    # Its features still differ from before the onset every night, but the champion the retrain
+    # promoted is judged on its own matured predictions, and they hold up: no storm.
+    actions = persisting_drift(30, promoted=True)
+    assert [i for i, a in enumerate(actions) if a == policy.TRIGGERED] == [14]
+    assert set(actions[15:21]) == {policy.COOLDOWN}
+    assert set(actions[21:]) == {policy.WATCHING}
+
+
+def test_a_new_champion_that_fails_on_its_own_predictions_is_retrained_after_the_cooldown():
+    actions = persisting_drift(30, promoted=True, new_live=0.70)
+    assert [i for i, a in enumerate(actions) if a == policy.TRIGGERED] == [14, 23]
+    # nights 21-22: the cooldown is over, but the new champion's first served day's labels are not in yet
+    assert actions[21:23] == [policy.WATCHING] * 2
+
+
+def test_watching_names_the_retrain_and_what_the_new_champion_needs():
+    ev = night(DRIFT + dt.timedelta(days=22), **DRIFTED, champion_version="2", champion_live_metric=None,
+               champion_live_rows=0, champion_holdout_metric=0.8)  # fmt: skip
+    trigger = {"night": (DRIFT + dt.timedelta(days=15)).isoformat(), "day": "2025-02-15",
+               "onset": DRIFT.isoformat(), "champion_version": "1"}  # fmt: skip
+    previous = {"evidence": ["data drift"], "onset": DRIFT.isoformat()}
+    decision = decide(ev, previous=previous, last_trigger=trigger)
+    assert decision.action == policy.WATCHING
+    assert "retrain of 2025-02-15" in decision.reason and "v2's own live metric" in decision.reason
+    # Another drift (a new onset) is judged as usual.
+    other = {**trigger, "onset": (DRIFT - dt.timedelta(days=30)).isoformat()}
+    assert decide(ev, previous=previous, last_trigger=other).action == policy.TRIGGERED
+
+
+def test_the_live_metric_of_served_predictions_triggers_whichever_version_served_them():
+    # A 30-day label delay with weekly promotions: the champion served no matured day yet,
+    # but the versions that did fell well below their holdout figures.
+    ev = night(DRIFT + dt.timedelta(days=40), holdout_metric=0.80, live_metric=0.61, live_rows=5600, live_start=DRIFT,
+               champion_version="6", champion_live_metric=None, champion_live_rows=0)  # fmt: skip
+    decision = decide(ev)
+    assert decision.action == policy.TRIGGERED and "live metric 0.6100" in decision.reason
 
 
 def test_ten_nights_of_drift_give_one_retrain_per_cooldown():

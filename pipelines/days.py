@@ -1,0 +1,44 @@
+"""Days in the use case's timezone: what "the day of a timestamp" means wherever days are meant.
+
+A label's reference time may carry a time of day (the moment of a reading, not
+midnight). Every place that groups, splits or joins by day (the training set's
+split, the point-in-time join, the monitor's join of labels with served
+predictions) takes the day of a timestamp through these functions, in
+``schedule.timezone``, so 2025-01-03 14:32 and 2025-01-03 00:00 are the same day.
+
+Timestamps without a zone are UTC (the source store keeps naive UTC).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def as_utc(times: pd.Series) -> pd.Series:
+    """``times`` as timezone-aware UTC timestamps (naive ones are taken as UTC)."""
+    times = pd.to_datetime(times)
+    return times.dt.tz_localize("UTC") if times.dt.tz is None else times.dt.tz_convert("UTC")
+
+
+def day_start(times: pd.Series, timezone: str) -> pd.Series:
+    """The start of the day (in ``timezone``) each timestamp falls in, as UTC timestamps."""
+    local = as_utc(times).dt.tz_convert(timezone)
+    return local.dt.normalize().dt.tz_convert("UTC")
+
+
+def day_end(times: pd.Series, timezone: str) -> pd.Series:
+    """The end of the day (in ``timezone``) each timestamp falls in: the next local midnight, in UTC.
+
+    Features of a daily interval are stamped with its end, so this is the time a
+    label about that day joins its features at.
+    """
+    local = as_utc(times).dt.tz_convert(timezone).dt.normalize()
+    return (local + pd.DateOffset(days=1)).dt.tz_convert("UTC")
+
+
+def has_time_of_day(times: pd.Series, timezone: str) -> bool:
+    """Whether any timestamp is not at a local midnight (the column carries times of day)."""
+    if times.empty:
+        return False
+    utc = as_utc(times)
+    return bool((utc != day_start(utc, timezone)).any())

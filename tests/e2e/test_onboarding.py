@@ -1,0 +1,123 @@
+"""Onboarding a user's own source: tables of another shape, replayed through the whole loop.
+
+The source (tests/onboarding.py) is not one the project ships: string entity ids,
+a custom connection id and table names, label reference times within the day
+(the moment of the reading), a regression with a 4-day label delay and a
+change in the data on 2025-03-17. `mlops replay` runs its history through the
+real DAGs; it is stopped by SIGTERM and resumed, and never writes into the source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops.cli import main
+from tests import onboarding
+
+DAYS = 25  # 2025-03-01 .. 03-25: first champion on 03-14, drift from 03-17, its retrain on 03-24
+STOP_AFTER = 3  # days the first replay process completes before it is sent SIGTERM
+
+
+@pytest.fixture
+def meters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A state folder, a configs folder with the user's YAML only, and their source (a SQLite file)."""
+    home, configs = tmp_path / "var", tmp_path / "configs"
+    configs.mkdir()
+    onboarding.write_config(configs)
+    source = tmp_path / "meters.db"
+    monkeypatch.setenv("MLOPS_HOME", str(home))
+    monkeypatch.setenv("MLOPS_CONFIGS", str(configs))
+    monkeypatch.setenv("MLOPS_EXPECTATIONS", str(tmp_path / "expectations"))  # `mlops init` derives the suites
+    conns = {"METERS_DB": f"sqlite:///{source}", "MLOPS_WAREHOUSE": f"sqlite:///{home / 'warehouse.db'}"}
+    for conn, url in conns.items():
+        extra = {"sqlalchemy_url": url}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn}", json.dumps({"conn_type": "generic", "extra": extra}))
+    return {"home": home, "source": source, "url": conns["METERS_DB"]}
+
+
+def test_demo_refuses_a_use_case_without_simulation_before_writing_anything(meters, capsys):
+    onboarding.write_source(meters["url"], days=3, times_of_day=True)
+    before = onboarding.file_digest(meters["source"])
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", "--usecase", "meter_load"])
+    assert "no simulation section" in str(stop.value) and "mlops replay --usecase meter_load" in str(stop.value)
+    assert onboarding.file_digest(meters["source"]) == before
+    assert not meters["home"].exists()  # not even the state folder
+
+
+def test_resume_without_a_stopped_replay_says_so(meters, capsys):
+    onboarding.write_source(meters["url"], days=3, times_of_day=True)
+    assert main(["replay", "--usecase", "meter_load", "--resume"]) == 2
+    assert "no replay of meter_load to resume" in capsys.readouterr().err
+
+
+def _stopped_replay(env: dict[str, str]) -> tuple[int, str]:
+    """`mlops replay` in its own process, sent SIGTERM once it has completed STOP_AFTER days."""
+    command = [str(Path(sys.executable).parent / "mlops"), "replay", "--usecase", "meter_load"]
+    command += ["--end", onboarding.day(DAYS).date().isoformat(), "--drift-from", "2025-03-17"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if f"[{STOP_AFTER}/{DAYS}]" in line:
+            proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=300), "".join(lines)
+
+
+@pytest.mark.slow
+def test_a_real_source_replays_through_the_loop_stops_on_sigterm_and_resumes(meters, capsys):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    from mlops import airflow_admin
+    from pipelines.config import get_usecase
+    from pipelines.stores import monitoring as store
+    from pipelines.training import promotion
+
+    onboarding.write_source(meters["url"], days=DAYS, times_of_day=True)
+    before = onboarding.file_digest(meters["source"])
+
+    code, printed = _stopped_replay(dict(os.environ))
+    assert code == 128 + signal.SIGTERM, printed
+    assert "stopped by SIGTERM" in printed and "Resume with: mlops replay --usecase meter_load --resume" in printed
+    usecase = get_usecase("meter_load")
+    state = json.loads((meters["home"] / "reports" / "meter_load" / "replay_state.json").read_text())
+    assert state["status"] == "stopped" and len(state["per_day"]) >= STOP_AFTER
+    with create_session() as session:  # the run the signal cut short is failed, not left running
+        states = {r.state for r in session.query(DagRun).filter(DagRun.dag_id.like("meter_load_%"))}
+    assert "running" not in states and "queued" not in states
+
+    assert main(["replay", "--usecase", "meter_load", "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "resuming after the" in printed and "closed loop:" in printed
+    summary = json.loads((meters["home"] / "reports" / "meter_load" / "replay_summary.json").read_text())
+    assert summary["days"] == DAYS and len(summary["per_day"]) == DAYS and not summary["failed_runs"]
+
+    # The split counts days, not timestamps: 2 holdout days of 250 meters, and the first model was held to
+    # the configured holdout size like every other.
+    records = sorted(promotion.decisions_dir(usecase).glob("v*.json"), key=lambda p: int(p.stem[1:]))
+    first = json.loads(records[0].read_text())
+    assert len(first["holdout_days"]) == 2 and first["holdout_rows"] == 2 * onboarding.ENTITIES
+    assert any(c["name"] == "holdout_size" and c["passed"] for c in first["checks"])
+    assert first["decision"] == "promoted"
+
+    # A live metric on matured days: labels stamped within the day joined the day's served predictions.
+    history = store.read(airflow_admin.connection_url("mlops_warehouse"), store.HISTORY, "meter_load")
+    live = [h for h in history if h["live_metric"] is not None]
+    assert live and all(h["live"]["weighed_rows"] >= onboarding.ENTITIES for h in live)
+
+    loop = summary["closed_loop"]
+    assert loop["false_alarms_before_drift"] == [] and loop["detection_delay_days"] <= 2
+    assert len(loop["triggered"]) == 1 and loop["retrain"]["decision"] == "promoted"
+    assert loop["recovered"] and loop["time_to_recovery_days"] is not None
+    assert summary["thresholds"]["stable_nights"] >= 1
+
+    assert onboarding.file_digest(meters["source"]) == before  # a replay only reads the source
