@@ -90,7 +90,7 @@ METERS: dict[str, Any] = {
             "metric_drop": 3.0,
             "min_rows": 100,
             "cooldown_days": 7,
-            "labelled_days_after_drift": 4,
+            "labelled_days_after_drift": 5,
         },
     },
 }
@@ -104,7 +104,7 @@ GENERATOR = {
     "drift_day": DRIFT_DAY,
     "target": {
         "intercept": 20.0,
-        "noise": 2.0,
+        "noise": 4.0,
         "terms": {"load_kw": 1.5, "temperature": 0.5, "occupancy": 0.4, "district=hill": 8.0},
     },
     "drift": {

@@ -21,7 +21,7 @@ import pytest
 from mlops.cli import main
 from tests import onboarding
 
-DAYS = 25  # 2025-03-01 .. 03-25: first champion on 03-14, drift from 03-17, its retrain on 03-24
+DAYS = 25  # 2025-03-01 .. 03-25: first champion on 03-14, drift from 03-17, its retrain on 03-25
 STOP_AFTER = 3  # days the first replay process completes before it is sent SIGTERM
 
 
