@@ -59,6 +59,15 @@ def build_train_dag(usecase: UseCase) -> None:
             ),
             "drift_report": Param(None, type=["null", "string"], description="Set by the drift monitor"),
             "drifted_features": Param([], type="array", description="Set by the drift monitor"),
+            "validation_days": Param(
+                None, type=["null", "integer"], minimum=1, description="Validation days (empty: the config's)"
+            ),
+            "holdout_days": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                description="Holdout days the gate judges on (empty: config)",
+            ),
         },
     )
     def train() -> None:
@@ -85,6 +94,8 @@ def build_train_dag(usecase: UseCase) -> None:
                 "trigger": trigger,
                 "drift_report": params.get("drift_report") or "",
                 "drifted_features": ",".join(params.get("drifted_features") or []),
+                "validation_days": params.get("validation_days"),
+                "holdout_days": params.get("holdout_days"),
             }
 
         @task
@@ -107,7 +118,7 @@ def build_train_dag(usecase: UseCase) -> None:
         def train_candidates(plan: dict, tset: dict) -> dict:
             from pathlib import Path
 
-            from pipelines.training.dataset import read_training_data
+            from pipelines.training.dataset import read_training_data, with_split
             from pipelines.training.train import train_candidates as train_all
 
             ctx = get_current_context()
@@ -119,7 +130,8 @@ def build_train_dag(usecase: UseCase) -> None:
                 "force_promote": str(plan["force_promote"]).lower(),
             } | ({"drift_report": plan["drift_report"]} if plan["drift_report"] else {})
             with task_errors():
-                outcome = train_all(usecase, read_training_data(usecase, Path(tset["path"])), plan["candidates"], tags)
+                split = with_split(usecase, plan.get("validation_days"), plan.get("holdout_days"))
+                outcome = train_all(split, read_training_data(usecase, Path(tset["path"])), plan["candidates"], tags)
             return outcome.to_dict()
 
         @task
@@ -141,10 +153,11 @@ def build_train_dag(usecase: UseCase) -> None:
             from pathlib import Path
 
             from pipelines.training import card, promotion
-            from pipelines.training.dataset import read_training_data, split_by_time
+            from pipelines.training.dataset import read_training_data, split_by_time, with_split
 
             ctx = get_current_context()
-            holdout = split_by_time(read_training_data(usecase, Path(tset["path"])).frame, spec).holdout
+            split = with_split(usecase, plan.get("validation_days"), plan.get("holdout_days")).training
+            holdout = split_by_time(read_training_data(usecase, Path(tset["path"])).frame, split).holdout
             context = {
                 "airflow_dag_id": ctx["dag"].dag_id,
                 "airflow_run_id": ctx["run_id"],

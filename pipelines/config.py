@@ -373,6 +373,18 @@ class RetrainPolicySpec(_Strict):
         "days only (a model trained before the labels of the new regime exist cannot learn it). 0: trigger at "
         "once and train on the normal window.",
     )
+    validation_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Validation days of a retrain on the days since the onset (null: training.validation_days). "
+        "Fewer days to split let the policy trigger sooner after a drift.",
+    )
+    holdout_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Holdout days of that retrain, the freshest matured days the gate judges on "
+        "(null: training.holdout_days; training.promotion.min_holdout_rows still applies).",
+    )
 
 
 class MonitoringSpec(_Scheduled):
@@ -527,13 +539,19 @@ def _monitoring_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
     training = raw.get("training") if isinstance(raw.get("training"), dict) else {}
     retrain = monitoring.get("retrain") if isinstance(monitoring.get("retrain"), dict) else {}
     wait = retrain.get("labelled_days_after_drift") or 0
-    split_days = (training.get("validation_days") or 3) + (training.get("holdout_days") or 3) + 1
+    validation = "monitoring.retrain" if retrain.get("validation_days") else "training"
+    holdout = "monitoring.retrain" if retrain.get("holdout_days") else "training"
+    split_days = (
+        (retrain.get("validation_days") or training.get("validation_days") or 3)
+        + (retrain.get("holdout_days") or training.get("holdout_days") or 3)
+        + 1
+    )
     if isinstance(wait, int) and 0 < wait < split_days:
         problems.append(
             (
                 "monitoring.retrain.labelled_days_after_drift",
                 f"{wait} days cannot be split into training, validation and holdout days (needs at least "
-                f"{split_days}: training.validation_days + training.holdout_days + 1), or 0",
+                f"{split_days}: {validation}.validation_days + {holdout}.holdout_days + 1), or 0",
             )
         )
     if (monitoring.get("drift_threshold") is None) != (monitoring.get("drift_method") is None):

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines import settings
-from pipelines.config import MonitoringSpec, UseCase
+from pipelines.config import MonitoringSpec, RetrainPolicySpec, UseCase
 from pipelines.errors import BadInput
 from pipelines.monitoring import data, policy
 from pipelines.stores import monitoring as store
@@ -408,7 +408,7 @@ def decide_night(usecase: UseCase, end: dt.datetime, warehouse_url: str, in_flig
     decision["report_html"] = record.get("report_html")
     decision["champion_version"] = record["champion_version"]
     decision["run_id"] = run_id_for(usecase, decision) if decision["action"] == policy.TRIGGERED else None
-    decision["conf"] = _train_conf(decision) if decision["action"] == policy.TRIGGERED else None
+    decision["conf"] = _train_conf(decision, spec.retrain) if decision["action"] == policy.TRIGGERED else None
     store.write(
         warehouse_url, store.DECISIONS, usecase.name, end, decision,
         action=decision["action"], dedupe_key=decision["dedupe_key"],
@@ -417,14 +417,17 @@ def decide_night(usecase: UseCase, end: dt.datetime, warehouse_url: str, in_flig
     return decision
 
 
-def _train_conf(decision: dict[str, Any]) -> dict[str, Any]:
-    """What the triggered train run is told: why, the report, the drifted features, its window."""
+def _train_conf(decision: dict[str, Any], retrain: RetrainPolicySpec) -> dict[str, Any]:
+    """What the triggered train run is told: why, the report, the drifted features, its window (and split)."""
     conf = {
         "reason": f"drift monitor {decision['day']}: {decision['reason']}"[:1000],
         "drift_report": decision.get("report_html") or "",
         "drifted_features": decision.get("drifted_features") or [],
         "window_end": decision["window_end"],
     }
-    if decision.get("window_days"):
+    if decision.get("window_days"):  # a retrain on the days since the onset, split as the policy says
         conf["window_days"] = decision["window_days"]
+        for field in ("validation_days", "holdout_days"):
+            if getattr(retrain, field) is not None:
+                conf[field] = getattr(retrain, field)
     return conf

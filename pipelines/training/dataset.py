@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import TrainingSpec, UseCase
-from pipelines.days import as_utc, day_start
+from pipelines.days import as_utc, day_start, has_time_of_day
 from pipelines.errors import BadInput
 from pipelines.features.definitions import feature_service_name
 from pipelines.features.engineering import feature_columns
@@ -75,6 +75,15 @@ def spec_of(usecase: UseCase) -> TrainingSpec:
     return usecase.training
 
 
+def with_split(usecase: UseCase, validation_days: int | None, holdout_days: int | None) -> UseCase:
+    """``usecase`` with another time split for one run (a drift retrain's); None keeps the config's."""
+    spec = spec_of(usecase)
+    changes = {k: v for k, v in (("validation_days", validation_days), ("holdout_days", holdout_days)) if v is not None}
+    if not changes:
+        return usecase
+    return usecase.model_copy(update={"training": spec.model_copy(update=changes)})
+
+
 def model_features(usecase: UseCase) -> list[str]:
     """The columns a model of this use case takes, in the feature service's order."""
     assert usecase.features is not None
@@ -124,6 +133,12 @@ def build_training_data(usecase: UseCase, end: dt.datetime, window_days: int | N
     days = window_days or spec.window_days
     start = max(end - dt.timedelta(days=days), first_trainable_day(usecase))
     labels, quarantined = load_labels(usecase, start, end)
+    if len(labels) and has_time_of_day(labels[usecase.label.reference_time], usecase.schedule.timezone):
+        log.info(
+            "label.reference_time '%s' carries times of day: each label counts for its day in %s",
+            usecase.label.reference_time,
+            usecase.schedule.timezone,
+        )
     if quarantined:
         log.warning("label partitions %s are quarantined: their labels are left out", quarantined)
     rows = label_entity_rows(usecase, labels, known_at=end) if len(labels) else pd.DataFrame()

@@ -227,3 +227,33 @@ def test_bad_policy_config_names_the_field(tmp_path):
     assert "monitoring.retrain.cooldown_days" in text
     assert "monitoring.retrain.labelled_days_after_drift" in text
     assert "monitoring.drift_threshold" in text
+
+
+def test_a_drift_retrain_may_split_its_days_otherwise_and_the_wait_is_checked_against_that(tmp_path):
+    import yaml
+
+    from pipelines.config import ConfigError, load_usecase
+    from pipelines.settings import configs_dir
+
+    raw = yaml.safe_load((configs_dir() / "churn.yaml").read_text())
+    raw["monitoring"]["retrain"] |= {"labelled_days_after_drift": 3, "validation_days": 1, "holdout_days": 1}
+    path = tmp_path / "churn.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert load_usecase(path).monitoring.retrain.holdout_days == 1
+    raw["monitoring"]["retrain"]["labelled_days_after_drift"] = 2
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"needs at least 3: monitoring.retrain.validation_days \+ monitoring"):
+        load_usecase(path)
+
+
+def test_the_served_live_metric_weighs_each_version_by_its_matured_rows():
+    from pipelines.monitoring.monitor import served_metric
+
+    by_version = {
+        "1": {"roc_auc": 0.60, "holdout": 0.80, "rows": 3000},
+        "2": {"roc_auc": 0.70, "holdout": 0.75, "rows": 1000},
+        "3": {"roc_auc": None, "holdout": 0.9, "rows": 40},  # one class: no figure, not weighed
+    }
+    live, holdout, rows = served_metric(by_version, "roc_auc")
+    assert rows == 4000 and live == pytest.approx(0.625) and holdout == pytest.approx(0.7875)
+    assert served_metric({}, "roc_auc") == (None, None, 0)

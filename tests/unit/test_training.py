@@ -10,7 +10,14 @@ import pytest
 
 from pipelines.config import PromotionSpec
 from pipelines.training import metrics
-from pipelines.training.dataset import REFERENCE_DAY, TrainingDataError, check_labels, split_by_time
+from pipelines.training.dataset import (
+    REFERENCE_DAY,
+    TrainingDataError,
+    check_labels,
+    check_split,
+    split_by_time,
+    with_split,
+)
 from pipelines.training.promotion import Evaluation, decide
 from pipelines.training.train import UnknownCandidate, check_candidates
 
@@ -41,6 +48,29 @@ def test_a_single_class_window_is_refused(churn):
     split = split_by_time(frame, churn.training.model_copy(update={"validation_days": 2, "holdout_days": 3}))
     with pytest.raises(TrainingDataError, match=r"only label churned=\[0\]"):
         check_labels(split, "churned", "binary")
+
+
+def test_a_holdout_smaller_than_the_gate_asks_is_refused_naming_the_days_and_the_label_column(churn):
+    usecase = with_split(churn, validation_days=2, holdout_days=3)
+    split = split_by_time(_frame(10, per_day=200), usecase.training)
+    check_split(split, usecase)  # 600 rows: enough for min_holdout_rows 500
+    small = split_by_time(_frame(10, per_day=4), usecase.training)
+    with pytest.raises(TrainingDataError) as err:
+        check_split(small, usecase)
+    text = str(err.value)
+    assert (
+        "2025-01-08..2025-01-10) has 12 rows" in text
+        and f"asks for {churn.training.promotion.min_holdout_rows}" in text
+    )
+    assert "'reference_date' (label.reference_time) in UTC" in text and "4 labelled rows a day" in text
+
+
+def test_a_run_can_split_its_window_otherwise_without_changing_the_config(churn):
+    fresh = with_split(churn, validation_days=1, holdout_days=1)
+    assert (fresh.training.validation_days, fresh.training.holdout_days) == (1, 1)
+    assert fresh.training.promotion == churn.training.promotion and churn.training.holdout_days == 3
+    assert with_split(churn, None, None) is churn
+    assert split_by_time(_frame(10), fresh.training).days("holdout") == ["2025-01-10"]
 
 
 def test_unknown_candidates_are_named_with_the_configured_ones(churn):
@@ -95,6 +125,7 @@ def _eval(version: str, auc: float, brier: float = 0.1, segments: dict | None = 
         (_eval("2", 0.80, rows=50), _eval("1", 0.75), False, "holdout_size"),
         (_eval("2", 0.58), None, False, "floor"),
         (_eval("1", 0.65), None, True, "first model"),
+        (_eval("1", 0.90, rows=3), None, False, "holdout_size: 3 holdout rows vs minimum"),  # one rule for all
         (_eval("2", 0.80, error="ValueError: boom"), None, False, "does not load or score"),
         (_eval("2", 0.65), _eval("1", math.nan, error="OSError: gone"), False, "champion_scores"),
     ],
@@ -109,6 +140,7 @@ def _eval(version: str, auc: float, brier: float = 0.1, segments: dict | None = 
         "holdout-too-small",
         "below-floor",
         "first-model",
+        "first-model-holdout-too-small",
         "does-not-score",
         "champion-unscorable",
     ],
