@@ -135,10 +135,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mlops import airflow_admin, replay
 
     usecase = get_usecase(args.usecase)
+    state = replay.resume_point(usecase) if args.resume else None
+    cmd_init(args)  # the metadata DB first: the source's connection may be defined there
     url = airflow_admin.connection_url(usecase.source.connection_id)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise SystemExit(f"error: the source {usecase.source.connection_id} ({url}) does not exist")
-    state = replay.resume_point(usecase) if args.resume else None
+        raise SystemExit(f"error: the source {usecase.source.connection_id} ({_safe(url)}) does not exist")
     found = replay.source_days(usecase)
     if found is None and state is None:
         raise SystemExit(f"error: the source of {usecase.name} ({_safe(url)}) has no rows to replay")
@@ -155,7 +156,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: nothing to replay: --end {end} is not after --start {start}")
     if found is not None:
         print(f"source {_safe(url)}: rows from {found[0]} to {found[1]} (read only)")
-    cmd_init(args)
     return replay.run(usecase, start, end, drift, resume=state)
 
 

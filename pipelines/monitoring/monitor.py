@@ -27,6 +27,7 @@ from pipelines import settings
 from pipelines.config import MonitoringSpec, RetrainPolicySpec, UseCase
 from pipelines.errors import BadInput
 from pipelines.monitoring import data, policy
+from pipelines.monitoring.live import live_metrics, live_note, served_metric
 from pipelines.stores import monitoring as store
 from pipelines.training import metrics, promotion, tracking
 
@@ -82,56 +83,6 @@ def readiness(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple[s
             f"no {usecase.name} entity was active in the current window ending {end:%Y-%m-%d}: nothing to compare",
         )
     return "ready", f"{rows} current rows"
-
-
-def live_metrics(usecase: UseCase, frame: pd.DataFrame, thresholds: dict[str, float | None]) -> dict[str, dict]:
-    """The use case's metrics per model version on matured rows (the same functions as the gate's),
-    with the version's ``rows`` and its ``holdout`` figure of the primary metric (from its promotion record)."""
-    out = {}
-    for version, rows in frame.groupby("model_version"):
-        version = str(version)
-        y, scores = rows[data.TARGET].to_numpy(), rows[data.SCORE].to_numpy()
-        values = metrics.metrics_for(usecase.task, y, scores, thresholds.get(version))
-        out[version] = metrics.json_safe(values | {"rows": len(rows), "holdout": _holdout_metric(usecase, version)})
-    return out
-
-
-def _holdout_metric(usecase: UseCase, version: str) -> float | None:
-    try:
-        record = data.decision_record(usecase, version)
-    except data.NoReference:
-        return None  # not trained by this pipeline: its served rows are reported, not weighed
-    return record["challenger"]["metrics"].get(record["primary_metric"])
-
-
-def served_metric(by_version: dict[str, dict], primary: str) -> tuple[float | None, float | None, int]:
-    """The live metric of the served predictions, whichever version served them: each version's live
-    figure on its matured rows, weighted by rows, with the same weighting of their holdout figures.
-
-    Returns (live, holdout, rows); (None, None, 0) when no version has both figures.
-    """
-    weighed = [
-        (v["rows"], v[primary], v["holdout"])
-        for v in by_version.values()
-        if metrics.is_number(v.get(primary)) and metrics.is_number(v.get("holdout"))
-    ]
-    rows = sum(n for n, _, _ in weighed)
-    if not rows:
-        return None, None, 0
-    return sum(n * m for n, m, _ in weighed) / rows, sum(n * h for n, _, h in weighed) / rows, rows
-
-
-def _live_note(usecase: UseCase, champion: str, by_version: dict, start: dt.datetime, end: dt.datetime) -> str:
-    days = f"{start:%Y-%m-%d}..{end - dt.timedelta(days=1):%Y-%m-%d}"
-    if not by_version:
-        return (
-            f"no prediction served for {days} has a matured label yet (labels arrive {usecase.label.delay_days} "
-            "days late): no live metric tonight"
-        )
-    if champion not in by_version:
-        served = ", ".join(f"v{v} ({m['rows']} rows)" for v, m in sorted(by_version.items()))
-        return f"the champion v{champion} served none of the matured days {days} yet; they were served by {served}"
-    return ""
 
 
 def measure(
@@ -224,7 +175,7 @@ def measure(
             "champion_rows": len(mine),
             "weighed_rows": weighed_rows,
             "by_version": live,
-            "note": _live_note(usecase, champion.version, live, live_start, live_end),
+            "note": live_note(usecase, champion.version, live, live_start, live_end),
         },
         "live_metric": served_live,  # of the served predictions, whichever version served them
         "live_holdout_metric": served_holdout,  # the same weighting of the serving versions' holdout figures
