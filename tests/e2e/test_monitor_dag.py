@@ -90,3 +90,26 @@ def test_an_empty_window_is_skipped_with_a_message(churn, labelled_home):
     assert state == "skip" and "no churn entity was active" in message
     later = DAY + 10 * ONE  # features never built
     assert monitor.readiness(churn, later, later + ONE)[0] == "wait"
+
+
+def test_the_live_metric_counts_every_version_that_served_the_matured_days(churn, warehouse_url):
+    # A long label delay with frequent promotions: by the time labels mature, the version that served those
+    # days is no longer the champion. The night still has a live metric: that of the served predictions.
+    from pipelines.inference.batch import pin, score_interval
+
+    old = _champion(churn)
+    night_end = LABELLED_END
+    served_from = night_end - 7 * ONE - churn.monitoring.performance_days * ONE  # labels are 7 days late
+    for i in range(churn.monitoring.performance_days):
+        day = served_from + i * ONE
+        score_interval(churn, pin(churn), day, day + ONE, warehouse_url, "test")
+    new = _champion(churn)  # promoted (forced) before any of its own predictions matured
+    record = monitor.measure(churn, night_end - ONE, night_end, warehouse_url, "test")
+    assert record["champion_version"] == new != old
+    assert record["champion_live_metric"] is None and record["live"]["champion_rows"] == 0
+    served = record["live"]["by_version"][old]
+    assert served["rows"] > 1000 and served["holdout"] == pytest.approx(record["live_holdout_metric"])
+    assert record["live_metric"] == pytest.approx(served["roc_auc"])
+    assert record["live"]["weighed_rows"] == served["rows"]
+    assert f"served by v{old}" in record["live"]["note"]
+    assert monitor.evidence_from(record).live_rows == served["rows"]
