@@ -116,8 +116,8 @@ def closed_loop_text(loop: dict[str, Any]) -> str:
     if retrain:
         replaced = retrain.get("replaced_champion_post_drift_metric")
         lines.append(
-            f"  after it, on the post-drift holdout {retrain['post_drift_holdout_days'][0]}.."
-            f"{retrain['post_drift_holdout_days'][-1]}: new v{retrain['version']} {retrain['new_champion_metric']:.4f}"
+            f"  after it, on the post-drift holdout {_days(retrain['post_drift_holdout_days'])}: "
+            f"new v{retrain['version']} {retrain['new_champion_metric']:.4f}"
             + (f", replaced v{retrain['replaced_version']} {replaced:.4f}" if replaced is not None else "")
             + f" ({retrain['decision']})"
         )
@@ -155,6 +155,9 @@ def detections_text(loop: dict[str, Any], most: int = 30) -> list[str]:
     return lines
 
 
+FEW_STABLE_NIGHTS = 7  # fewer stable nights than a week say little about what a quiet night looks like
+
+
 def thresholds_text(found: dict[str, Any]) -> str:
     """The drift measured on stable nights and the thresholds that would sit above it (never applied)."""
     lines = [f"thresholds ({found['basis']}):"]
@@ -174,5 +177,14 @@ def thresholds_text(found: dict[str, Any]) -> str:
         f"  monitoring.prediction_threshold: {found['prediction_threshold']} now, "
         + (f"suggested {suggested}" if suggested is not None else f"no suggestion ({found['note']})")
     )
+    if found["stable_nights"] < FEW_STABLE_NIGHTS:
+        lines.append(
+            f"  only {found['stable_nights']} stable nights: replay a longer quiet history before relying on these"
+        )
     lines.append("  (suggestions only: edit configs/<use case>.yaml to apply them)")
     return "\n".join(lines)
+
+
+def _days(days: list[str]) -> str:
+    """``2025-02-04`` for one day, ``2025-02-04..2025-02-06`` for more."""
+    return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
