@@ -36,8 +36,9 @@ class NothingToResume(ValueError):
     """``--resume`` without an unfinished replay of that use case in this state folder."""
 
 
-def replay_log(dag_id: str, start: dt.datetime, suffix: str = "") -> Path:
-    return settings.mlops_home() / "logs" / "replay" / dag_id / f"{start.date()}{suffix}.log"
+def replay_log(dag_id: str, day: dt.date, suffix: str = "") -> Path:
+    """The task log of one DAG run of a replayed day (the day in the use case's timezone)."""
+    return settings.mlops_home() / "logs" / "replay" / dag_id / f"{day}{suffix}.log"
 
 
 def state_path(usecase: UseCase) -> Path:
@@ -115,23 +116,32 @@ class Replay:
 
         t0 = time.perf_counter()
         self.current = (dag.dag_id, end)
-        outcome = airflow_admin.run_interval(dag, start, end, conf=conf, log_file=replay_log(dag.dag_id, start))
+        log_file = replay_log(dag.dag_id, self.local_day(start))
+        outcome = airflow_admin.run_interval(dag, start, end, conf=conf, log_file=log_file)
         self.current = None
         self._record(dag.dag_id, t0, outcome)
         return outcome
+
+    def local_day(self, instant: dt.datetime) -> dt.date:
+        """The day (in the use case's timezone) an interval starting at ``instant`` is."""
+        from zoneinfo import ZoneInfo
+
+        return instant.astimezone(ZoneInfo(self.usecase.schedule.timezone)).date()
 
     def _record(self, dag_id: str, t0: float, outcome: Any) -> None:
         runs, seconds = self.seconds.get(dag_id, [0, 0.0])
         self.seconds[dag_id] = [runs + 1, seconds + time.perf_counter() - t0]
         self.runs.append({"dag_id": outcome.dag_id, "run_id": outcome.run_id, "state": outcome.state})
 
-    def run_day(self, start: dt.datetime) -> dict[str, Any]:
-        end = start + dt.timedelta(days=1)
-        row: dict[str, Any] = {"day": start.date().isoformat(), "notes": []}
+    def run_day(self, day: dt.date) -> dict[str, Any]:
+        from pipelines.days import day_bounds
+
+        start, end = day_bounds(day, self.usecase.schedule.timezone)
+        row: dict[str, Any] = {"day": day.isoformat(), "notes": []}
         for dag in self.daily:  # in order, as the scheduler would: features run on what ingestion published
             outcome = self._run(dag, start, end)
             if not outcome.ok:
-                row["notes"].append(f"{dag.dag_id} {outcome.state} (log: {replay_log(dag.dag_id, start)})")
+                row["notes"].append(f"{dag.dag_id} {outcome.state} (log: {replay_log(dag.dag_id, day)})")
                 return row | {"ok": False}
         if self.train is not None:
             note = self._scheduled_training(end)
@@ -161,15 +171,16 @@ class Replay:
         from pipelines.training.dataset import first_trainable_day
 
         first = max(self.first_day, first_trainable_day(self.usecase).date())  # first day trained on
-        labelled = (end.date() - first).days - self.usecase.label.delay_days
+        labelled = (self.local_day(end) - first).days - self.usecase.label.delay_days
         needed = spec.validation_days + spec.holdout_days + 2
         if labelled < needed:
             return f"{self.train.dag_id} skipped ({max(labelled, 0)} labelled days, needs {needed})"
         outcome = self._run(self.train, end - spec.interval, end)
         if not outcome.ok:
-            return f"{self.train.dag_id} {outcome.state} (log: {replay_log(self.train.dag_id, end - spec.interval)})"
+            log_file = replay_log(self.train.dag_id, self.local_day(end - spec.interval))
+            return f"{self.train.dag_id} {outcome.state} (log: {log_file})"
         verdict = latest_verdict(self.usecase)
-        self.verdicts.append(f"{(end - dt.timedelta(days=1)).date()} (scheduled): {verdict}")
+        self.verdicts.append(f"{self.local_day(end - dt.timedelta(days=1))} (scheduled): {verdict}")
         return verdict
 
     def _monitor(self, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
@@ -192,17 +203,17 @@ class Replay:
             out["action"] = decision["action"]
             out["decision_reason"] = decision["reason"]
         if not outcome.ok:
-            out["action"] = f"monitor {outcome.state} (log: {replay_log(self.monitor.dag_id, start)})"
+            out["action"] = f"monitor {outcome.state} (log: {replay_log(self.monitor.dag_id, self.local_day(start))})"
         # Play the scheduler for the retrain the monitor triggered: run the queued train run.
         for queued in airflow_admin.queued_runs(self.usecase.dag_id("train")) if self.train else []:
-            log_file = replay_log(self.usecase.dag_id("train"), start, ".drift")
+            log_file = replay_log(self.usecase.dag_id("train"), self.local_day(start), ".drift")
             t0 = time.perf_counter()
             self.current = (self.usecase.dag_id("train"), queued["logical_date"] or queued["run_after"])
             run = airflow_admin.run_queued(self.train, queued, log_file=log_file)
             self.current = None
             self._record(self.usecase.dag_id("train"), t0, run)
             verdict = latest_verdict(self.usecase) if run.ok else f"retrain {run.state} (log: {log_file})"
-            self.verdicts.append(f"{start.date()} (triggered by the drift monitor): {verdict}")
+            self.verdicts.append(f"{self.local_day(start)} (triggered by the drift monitor): {verdict}")
             out["retrain"] = verdict
         return out
 
@@ -283,11 +294,11 @@ def run(
     with stop_on_signals():
         try:
             for i in range(done, days):
-                start = dt.datetime.combine(first_day + dt.timedelta(days=i), dt.time(0), tzinfo=dt.UTC)
-                row = replay.run_day(start)
+                day = first_day + dt.timedelta(days=i)
+                row = replay.run_day(day)
                 replay.days.append(row)
                 _write_json(state_path(usecase), replay.state(first_day, end_day, drift_from, "running"))
-                marker = drift_from is not None and start.date() == drift_from
+                marker = drift_from is not None and day == drift_from
                 print(f"  [{i + 1}/{days}] " + replay_text.progress(row, marker), flush=True)
         except Interrupted as stop:
             stop_repeats()

@@ -11,6 +11,9 @@ Timestamps without a zone are UTC (the source store keeps naive UTC).
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pandas as pd
 
 
@@ -42,3 +45,12 @@ def has_time_of_day(times: pd.Series, timezone: str) -> bool:
         return False
     utc = as_utc(times)
     return bool((utc != day_start(utc, timezone)).any())
+
+
+def day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """The data interval of ``day`` in ``timezone``: from its local midnight to the next, as UTC datetimes
+    (23 or 25 hours long across a DST change), as a daily cron timetable in that timezone cuts it."""
+    zone = ZoneInfo(timezone)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)

@@ -26,3 +26,17 @@ def test_days_are_taken_in_the_use_cases_timezone_across_a_dst_change():
 def test_naive_timestamps_are_utc():
     naive = pd.Series(pd.to_datetime(["2025-01-01 05:00"]))
     assert as_utc(naive).iloc[0] == pd.Timestamp("2025-01-01 05:00", tz="UTC")
+
+
+def test_a_days_interval_runs_from_local_midnight_to_the_next():
+    import datetime as dt
+
+    from pipelines.days import day_bounds
+
+    utc = dt.UTC
+    assert day_bounds(dt.date(2025, 3, 3), "UTC") == (
+        dt.datetime(2025, 3, 3, tzinfo=utc),
+        dt.datetime(2025, 3, 4, tzinfo=utc),
+    )
+    start, end = day_bounds(dt.date(2025, 3, 30), "Europe/Paris")  # the spring-forward day: 23 hours
+    assert start == dt.datetime(2025, 3, 29, 23, tzinfo=utc) and end == dt.datetime(2025, 3, 30, 22, tzinfo=utc)
