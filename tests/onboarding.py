@@ -115,6 +115,81 @@ GENERATOR = {
 }
 
 
+# Subscriptions: int account numbers, a binary "lapsed within 10 days" label stamped at the moment of the
+# check and known 10 days later, weekly training; no drift. Its replay runs without --drift-from.
+ACCOUNTS: dict[str, Any] = {
+    "name": "account_lapse",
+    "description": "Whether an account lapses within ten days (onboarding test).",
+    "owner": "tests",
+    "task": "binary",
+    "entity": {"name": "account_no", "type": "int"},
+    "schedule": {"ingest": "0 0 * * *", "timezone": "UTC", "start_date": "2025-05-01", "retry_delay_minutes": 0.01},
+    "source": {
+        "connection_id": "accounts_db",
+        "datasets": {
+            "usage": {
+                "table": "account_usage",
+                "event_time": "seen_at",
+                "key": ["account_no", "seen_at"],
+                "columns": [
+                    {"name": "account_no", "type": "int"},
+                    {"name": "seen_at", "type": "timestamp"},
+                    {"name": "plan", "type": "category", "values": ["basic", "plus"]},
+                    {"name": "spend", "type": "float", "min": 0, "max": 200},
+                    {"name": "sessions", "type": "int", "min": 0, "max": 30},
+                    {"name": "tickets", "type": "int", "min": 0, "max": 5},
+                ],
+            },
+            "lapses": {
+                "table": "account_lapses",
+                "event_time": "recorded_at",
+                "key": ["account_no", "checked_at"],
+                "columns": [
+                    {"name": "account_no", "type": "int"},
+                    {"name": "checked_at", "type": "timestamp"},
+                    {"name": "recorded_at", "type": "timestamp"},
+                    {"name": "lapsed", "type": "int", "min": 0, "max": 1},
+                ],
+            },
+        },
+    },
+    "label": {"dataset": "lapses", "column": "lapsed", "reference_time": "checked_at", "delay_days": 10},
+    "features": {
+        "dataset": "usage",
+        "ttl_days": 10,
+        "windows_days": [2, 4],
+        "aggregates": {"spend": ["mean"], "sessions": ["mean"], "tickets": ["sum"]},
+        "latest": ["spend", "sessions", "tickets"],
+        "one_hot": ["plan"],
+    },
+    "training": {
+        "schedule": "0 0 * * 4",  # Thursdays: 2025-05-22 is the first tick with enough labels
+        "window_days": 30,
+        "validation_days": 1,
+        "holdout_days": 1,
+        "min_rows": 200,
+        "warmup_days": 4,
+        "primary_metric": "roc_auc",
+        "segments": ["plan"],
+        "candidates": {"logistic": {"kind": "logistic", "params": {"C": 1.0}}},
+        "promotion": {"margin": 0.0, "floor": 0.55, "min_segment_rows": 50, "min_holdout_rows": 250},
+    },
+    "inference": {"connection_id": "mlops_warehouse"},
+    "monitoring": {"performance_days": 3, "sample_rows": 1000, "retrain": {"min_rows": 100}},
+}
+ACCOUNT_GENERATOR = {
+    "generator": "synthetic",
+    "start": "2025-05-01",
+    "entities": 300,
+    "seed": 9,
+    "target": {
+        "intercept": 0.2,
+        "noise": 0.35,
+        "terms": {"tickets": 0.12, "spend": -0.002, "sessions": -0.01, "plan=basic": 0.15},
+    },
+}
+
+
 def write_config(configs: Path, raw: dict[str, Any] = METERS) -> Path:
     path = configs / f"{raw['name']}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -131,9 +206,11 @@ def generator_world(raw: dict[str, Any] = METERS, generator: dict[str, Any] = GE
     return world_from_usecase(usecase, sim.start, sim.population, sim.seed, sim.drift_day)
 
 
-def write_source(url: str, days: int, times_of_day: bool, raw: dict[str, Any] = METERS) -> None:
+def write_source(
+    url: str, days: int, times_of_day: bool, raw: dict[str, Any] = METERS, generator: dict[str, Any] = GENERATOR
+) -> None:
     """The user's tables with ``days`` days of rows; with ``times_of_day`` labels are stamped within the day."""
-    world = generator_world(raw)
+    world = generator_world(raw, generator)
     label = raw["label"]
     tables = {name: ds["table"] for name, ds in raw["source"]["datasets"].items()}
     engine = sa.create_engine(url)
@@ -153,5 +230,5 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def day(i: int) -> dt.datetime:
-    return dt.datetime(2025, 3, 1, tzinfo=dt.UTC) + dt.timedelta(days=i)
+def day(i: int, start: dt.date = dt.date(2025, 3, 1)) -> dt.datetime:
+    return dt.datetime.combine(start, dt.time(0), tzinfo=dt.UTC) + dt.timedelta(days=i)

@@ -25,21 +25,26 @@ DAYS = 25  # 2025-03-01 .. 03-25: first champion on 03-14, drift from 03-17, its
 STOP_AFTER = 3  # days the first replay process completes before it is sent SIGTERM
 
 
-@pytest.fixture
-def meters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+def _user_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: dict) -> dict:
     """A state folder, a configs folder with the user's YAML only, and their source (a SQLite file)."""
     home, configs = tmp_path / "var", tmp_path / "configs"
     configs.mkdir()
-    onboarding.write_config(configs)
-    source = tmp_path / "meters.db"
+    onboarding.write_config(configs, raw)
+    source = tmp_path / "source.db"
     monkeypatch.setenv("MLOPS_HOME", str(home))
     monkeypatch.setenv("MLOPS_CONFIGS", str(configs))
     monkeypatch.setenv("MLOPS_EXPECTATIONS", str(tmp_path / "expectations"))  # `mlops init` derives the suites
-    conns = {"METERS_DB": f"sqlite:///{source}", "MLOPS_WAREHOUSE": f"sqlite:///{home / 'warehouse.db'}"}
+    conn_id = raw["source"]["connection_id"].upper()
+    conns = {conn_id: f"sqlite:///{source}", "MLOPS_WAREHOUSE": f"sqlite:///{home / 'warehouse.db'}"}
     for conn, url in conns.items():
         extra = {"sqlalchemy_url": url}
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn}", json.dumps({"conn_type": "generic", "extra": extra}))
-    return {"home": home, "source": source, "url": conns["METERS_DB"]}
+    return {"home": home, "source": source, "url": conns[conn_id]}
+
+
+@pytest.fixture
+def meters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    return _user_setup(tmp_path, monkeypatch, onboarding.METERS)
 
 
 def test_demo_refuses_a_use_case_without_simulation_before_writing_anything(meters, capsys):
@@ -121,3 +126,39 @@ def test_a_real_source_replays_through_the_loop_stops_on_sigterm_and_resumes(met
     assert summary["thresholds"]["stable_nights"] >= 1
 
     assert onboarding.file_digest(meters["source"]) == before  # a replay only reads the source
+
+
+ACCOUNT_DAYS = 32  # 2025-05-01 .. 06-01: first champion on 05-21, its first served day's labels known by 05-31
+
+
+@pytest.mark.slow
+def test_a_binary_source_with_a_long_label_delay_replays_its_whole_history(tmp_path, monkeypatch, capsys):
+    from mlops import airflow_admin
+    from pipelines.config import get_usecase
+    from pipelines.stores import monitoring as store
+    from pipelines.training import promotion
+
+    raw, generator = onboarding.ACCOUNTS, onboarding.ACCOUNT_GENERATOR
+    setup = _user_setup(tmp_path, monkeypatch, raw)
+    onboarding.write_source(setup["url"], ACCOUNT_DAYS, True, raw, generator)
+    before = onboarding.file_digest(setup["source"])
+
+    assert main(["replay", "--usecase", "account_lapse"]) == 0  # the source's whole history, no known drift
+    printed = capsys.readouterr().out
+    assert "source sqlite:///" in printed and "rows from 2025-05-01 to 2025-06-01 (read only)" in printed
+    assert "nights with drift evidence" in printed or "no night detected drift" in printed
+    assert "monitoring.retrain.drift_share:" in printed
+    summary = json.loads((setup["home"] / "reports" / "account_lapse" / "replay_summary.json").read_text())
+    assert summary["days"] == ACCOUNT_DAYS and not summary["failed_runs"] and summary["drift_day"] is None
+    assert summary["thresholds"]["stable_nights"] >= 1
+
+    usecase = get_usecase("account_lapse")
+    records = sorted(promotion.decisions_dir(usecase).glob("v*.json"), key=lambda p: int(p.stem[1:]))
+    first = json.loads(records[0].read_text())
+    assert first["decision"] == "promoted" and first["holdout_rows"] == 300 and len(first["holdout_days"]) == 1
+    assert any(c["name"] == "holdout_size" and c["passed"] for c in first["checks"])
+    # Labels arrive 10 days late and a challenger is judged every week: the live metric is there all the same.
+    history = store.read(airflow_admin.connection_url("mlops_warehouse"), store.HISTORY, "account_lapse")
+    live = [h for h in history if h["live_metric"] is not None]
+    assert live and live[-1]["live"]["weighed_rows"] >= 300 and 0.5 < live[-1]["live_metric"] <= 1
+    assert onboarding.file_digest(setup["source"]) == before
