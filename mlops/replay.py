@@ -124,9 +124,9 @@ class Replay:
 
     def local_day(self, instant: dt.datetime) -> dt.date:
         """The day (in the use case's timezone) an interval starting at ``instant`` is."""
-        from zoneinfo import ZoneInfo
+        from pipelines.days import local_date
 
-        return instant.astimezone(ZoneInfo(self.usecase.schedule.timezone)).date()
+        return local_date(instant, self.usecase.schedule.timezone)
 
     def _record(self, dag_id: str, t0: float, outcome: Any) -> None:
         runs, seconds = self.seconds.get(dag_id, [0, 0.0])
@@ -220,11 +220,10 @@ class Replay:
 
 def source_days(usecase: UseCase) -> tuple[dt.date, dt.date] | None:
     """The first and last day (in the use case's timezone) with rows in the features' dataset, read-only."""
-    from zoneinfo import ZoneInfo
-
     import sqlalchemy as sa
 
     from mlops import airflow_admin
+    from pipelines.days import local_date
     from pipelines.stores import source
 
     name = usecase.features.dataset if usecase.features else next(iter(usecase.source.datasets))
@@ -242,11 +241,10 @@ def source_days(usecase: UseCase) -> tuple[dt.date, dt.date] | None:
         engine.dispose()
     if first is None:
         return None
-    zone = ZoneInfo(usecase.schedule.timezone)
 
-    def local_day(value: Any) -> dt.date:
+    def local_day(value: Any) -> dt.date:  # SQLite hands back text
         stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).astimezone(zone).date()
+        return local_date(stamp, usecase.schedule.timezone)
 
     return local_day(first), local_day(last)
 

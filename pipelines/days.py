@@ -54,3 +54,9 @@ def day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def local_date(instant: dt.datetime, timezone: str) -> dt.date:
+    """The day in ``timezone`` that ``instant`` falls in (a naive datetime is UTC)."""
+    aware = instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+    return aware.astimezone(ZoneInfo(timezone)).date()

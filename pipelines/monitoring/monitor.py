@@ -126,10 +126,12 @@ def measure(
     reference_scored, current_scored = data.score(model, ref.frame), data.score(model, cur)
     served, live_start, live_end = data.matured(usecase, end, spec.performance_days)
     shadow, _, _ = data.matured(usecase, end, spec.performance_days, "shadow")
-    versions = {str(v) for v in served["model_version"].unique()} | {champion.version}
-    thresholds = {v: promotion.version_threshold(client, usecase, v) for v in versions}
+    # The pinned versions carry their thresholds; older versions that served matured days are looked up.
+    thresholds = {champion.version: champion.threshold}
     if challenger is not None:
         thresholds[challenger.version] = challenger.threshold
+    for version in {str(v) for v in served["model_version"].unique()} - set(thresholds):
+        thresholds[version] = promotion.version_threshold(client, usecase, version)
     live = live_metrics(usecase, served, thresholds)
     primary = ref.primary_metric
     mine = served[served["model_version"].astype(str) == champion.version]
