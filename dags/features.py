@@ -22,70 +22,62 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
 
-from mlops.dagkit import curated_asset, default_args, interval_params, online_features_asset, start_date
-from pipelines.config import UseCase, load_all
+from dagkit import curated_asset, dag_arguments, interval_params, online_features_asset, usecases
+from pipelines.config import UseCase
 
 
 def build_features_dag(usecase: UseCase) -> None:
     assert usecase.features is not None
 
     @dag(
-        dag_id=usecase.dag_id("features"),
-        description=f"Build, apply and materialize {usecase.name} features; check online/offline skew",
         schedule=[curated_asset(usecase.name, usecase.features.dataset)],
-        start_date=start_date(usecase),
-        catchup=False,
-        max_active_runs=1,  # one writer of the Feast registry and online store at a time
-        tags=["mlops", usecase.name, "features"],
-        default_args=default_args(usecase),
-        doc_md=__doc__,
-        params=interval_params(),
+        **dag_arguments(
+            usecase,
+            "features",
+            description=f"Build, apply and materialize {usecase.name} features; check online/offline skew",
+            max_active_runs=1,  # one writer of the Feast registry and online store at a time
+            doc_md=__doc__,
+            params=interval_params(),
+        ),
     )
     def features() -> None:
         @task
         def intervals_to_build() -> list[list[str]]:
             """The intervals the triggering ingestions published (or the one given by hand), plus
             the later ones whose rolling windows contain them."""
-            from mlops.dagkit import intervals_from_context, parse_interval
-            from pipelines.features.build import with_dependents
+            from dagkit import intervals_from_context
+            from pipelines.features.build import dependent_intervals
 
-            given = [parse_interval(i) for i in intervals_from_context(get_current_context())]
-            return [[s.isoformat(), e.isoformat()] for s, e in with_dependents(usecase, given)]
+            return dependent_intervals(usecase, intervals_from_context(get_current_context()))
 
         @task
         def build_features(intervals: list[list[str]]) -> list[dict]:
-            from mlops.dagkit import parse_interval, task_errors
-            from pipelines.features.build import build_feature_partition
+            from dagkit import task_errors
+            from pipelines.features.build import build_intervals
 
-            done = []
-            for start, end in map(parse_interval, intervals):
-                with task_errors():
-                    result = build_feature_partition(usecase, start, end)
-                done.append({"partition": result.info.key, "entities": result.info.rows, "unchanged": result.unchanged})
-            return done
+            with task_errors():
+                return build_intervals(usecase, intervals)
 
         @task
         def apply_definitions() -> list[str]:
-            from pipelines.features.definitions import feast_objects
-            from pipelines.stores import feature_store
+            from pipelines.features.definitions import apply_definitions as apply
 
-            return feature_store.apply_if_changed(feature_store.get_store(), feast_objects(usecase))
+            return apply(usecase)
 
         @task(outlets=[online_features_asset(usecase.name)])
         def materialize(intervals: list[list[str]]) -> int:
-            from mlops.dagkit import intervals_extra, parse_interval
+            from dagkit import intervals_extra, parse_interval
             from pipelines.features.materialize import materialize_intervals
 
             count = materialize_intervals(usecase, [parse_interval(i) for i in intervals])
             # Consumers (batch inference) learn which intervals now have served features.
-            get_current_context()["outlet_events"][online_features_asset(usecase.name)].extra = intervals_extra(
-                intervals
-            )
+            asset = online_features_asset(usecase.name)
+            get_current_context()["outlet_events"][asset].extra = intervals_extra(intervals)
             return count
 
         @task
         def check_skew(intervals: list[list[str]]) -> int:
-            from mlops.dagkit import parse_interval
+            from dagkit import parse_interval
             from pipelines.features.materialize import check_interval_skew
 
             return check_interval_skew(usecase, *parse_interval(intervals[-1]))
@@ -99,6 +91,5 @@ def build_features_dag(usecase: UseCase) -> None:
     features()
 
 
-for _usecase in load_all():
-    if _usecase.features is not None:
-        build_features_dag(_usecase)
+for _usecase in usecases(lambda u: u.features):
+    build_features_dag(_usecase)

@@ -20,71 +20,49 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
 
-from mlops.dagkit import (
-    default_args,
-    interval_params,
-    online_features_asset,
-    predictions_asset,
-    start_date,
-    task_errors,
-)
-from pipelines.config import UseCase, load_all
+from dagkit import dag_arguments, interval_params, online_features_asset, predictions_asset, usecases
+from pipelines.config import UseCase
 
 
 def build_inference_dag(usecase: UseCase) -> None:
     assert usecase.inference is not None
 
     @dag(
-        dag_id=usecase.dag_id("batch_inference"),
-        description=f"Score every active {usecase.name} entity with the pinned champion; shadow-score the challenger",
         schedule=[online_features_asset(usecase.name)],
-        start_date=start_date(usecase),
-        catchup=False,
-        max_active_runs=1,
-        tags=["mlops", usecase.name, "inference"],
-        default_args=default_args(usecase),
-        doc_md=__doc__,
-        params=interval_params(),
+        **dag_arguments(
+            usecase,
+            "batch_inference",
+            tag="inference",
+            description=f"Score every active {usecase.name} entity with the pinned champion; "
+            "shadow-score the challenger",
+            doc_md=__doc__,
+            params=interval_params(),
+        ),
     )
     def batch_inference() -> None:
         @task
         def pin_models() -> dict:
-            import logging
-
-            from pipelines.errors import BadInput
-            from pipelines.inference.batch import pin
+            """The champion (a failure without one) and the challenger (best effort), pinned for this run."""
+            from dagkit import task_errors
+            from pipelines.inference.batch import pin_models as pin
 
             with task_errors():
-                champion = pin(usecase)
-            try:  # shadow scoring is best effort: a broken challenger never blocks the champion's scores
-                challenger = pin(usecase, "challenger")
-            except BadInput as exc:
-                logging.getLogger(__name__).warning("no shadow scoring this run: %s", exc)
-                challenger = None
-            assert champion is not None
-            return {"champion": champion.to_dict(), "challenger": challenger.to_dict() if challenger else None}
+                return pin(usecase)
 
         @task(outlets=[predictions_asset(usecase.name)])
         def score(models: dict) -> list[dict]:
-            from mlops.dagkit import intervals_from_context, parse_interval, sqlalchemy_url
-            from pipelines.inference.batch import PinnedModel, score_interval
+            from dagkit import intervals_from_context, sqlalchemy_url, task_errors
+            from pipelines.inference.batch import score_intervals
 
             ctx = get_current_context()
-            champion = PinnedModel(**models["champion"])
-            challenger = PinnedModel(**models["challenger"]) if models["challenger"] else None
             url = sqlalchemy_url(usecase.inference.connection_id)
-            done = []
-            for start, end in (parse_interval(i) for i in intervals_from_context(ctx)):
-                with task_errors():
-                    outcome = score_interval(usecase, champion, start, end, url, ctx["run_id"], challenger)
-                done.append(outcome.summary())
-            return done
+            with task_errors():
+                return score_intervals(usecase, models, intervals_from_context(ctx), url, ctx["run_id"])
 
         score(pin_models())
 
     batch_inference()
 
 
-for _usecase in load_all():
-    if _usecase.inference is not None and _usecase.training is not None:
-        build_inference_dag(_usecase)
+for _usecase in usecases(lambda u: u.inference and u.training):
+    build_inference_dag(_usecase)

@@ -21,21 +21,21 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
 
-from mlops.dagkit import curated_asset, default_args, interval_timetable, sqlalchemy_url, start_date
-from pipelines.config import UseCase, load_all
+from dagkit import curated_asset, dag_arguments, interval_timetable, usecases
+from pipelines.config import UseCase
 
 
 def build_ingest_dag(usecase: UseCase) -> None:
     @dag(
-        dag_id=usecase.dag_id("ingest"),
-        description=f"Ingest and validate {usecase.name} source data, one interval at a time",
         schedule=interval_timetable(usecase),
-        start_date=start_date(usecase),
-        catchup=usecase.schedule.catchup,
-        max_active_runs=4,
-        tags=["mlops", usecase.name, "ingest"],
-        default_args=default_args(usecase),
-        doc_md=__doc__,
+        **dag_arguments(
+            usecase,
+            "ingest",
+            description=f"Ingest and validate {usecase.name} source data, one interval at a time",
+            catchup=usecase.schedule.catchup,
+            max_active_runs=4,
+            doc_md=__doc__,
+        ),
     )
     def ingest() -> None:
         for dataset in usecase.source.datasets:
@@ -43,21 +43,15 @@ def build_ingest_dag(usecase: UseCase) -> None:
             @task(task_id=f"ingest_{dataset}", outlets=[curated_asset(usecase.name, dataset)])
             def ingest_dataset(dataset: str = dataset) -> dict:
                 """Read, validate and publish one dataset's partition for this interval."""
-                from mlops.dagkit import interval_extra, task_errors
+                from dagkit import interval_extra, sqlalchemy_url, task_errors
                 from pipelines.ingestion.ingest import ingest_interval
 
                 ctx = get_current_context()
+                start, end = ctx["data_interval_start"], ctx["data_interval_end"]
                 with task_errors():  # bad data fails at once: retrying cannot help
-                    result = ingest_interval(
-                        sqlalchemy_url(usecase.source.connection_id),
-                        usecase,
-                        dataset,
-                        ctx["data_interval_start"],
-                        ctx["data_interval_end"],
-                    )
+                    result = ingest_interval(sqlalchemy_url(usecase.source.connection_id), usecase, dataset, start, end)
                 # Consumers (the features DAG) learn which interval was published.
-                asset = curated_asset(usecase.name, dataset)
-                ctx["outlet_events"][asset].extra = interval_extra(ctx["data_interval_start"], ctx["data_interval_end"])
+                ctx["outlet_events"][curated_asset(usecase.name, dataset)].extra = interval_extra(start, end)
                 return result.summary()
 
             ingest_dataset()
@@ -65,5 +59,5 @@ def build_ingest_dag(usecase: UseCase) -> None:
     ingest()
 
 
-for _usecase in load_all():
+for _usecase in usecases():
     build_ingest_dag(_usecase)

@@ -27,32 +27,11 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import BaseSensorOperator, CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
-from mlops.dagkit import default_args, start_date, task_errors
-from pipelines.config import UseCase, load_all
-
-
-class DayReadySensor(BaseSensorOperator):
-    """Waits until the night's features exist; skips when there is nothing to monitor.
-
-    (A plain sensor class: ``@task.sensor`` imports a deprecated Airflow module at every parse.)
-    """
-
-    def __init__(self, usecase: UseCase, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.usecase = usecase
-
-    def poke(self, context) -> bool:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from pipelines.monitoring.monitor import readiness
-
-        state, message = readiness(self.usecase, context["data_interval_start"], context["data_interval_end"])
-        self.log.info(message)
-        if state == "skip":
-            raise AirflowSkipException(message)
-        return state == "ready"
+from dagkit import dag_arguments, interval_timetable, usecases
+from dagkit.sensors import DayReadySensor
+from pipelines.config import UseCase
 
 
 def build_monitor_dag(usecase: UseCase) -> None:
@@ -61,34 +40,31 @@ def build_monitor_dag(usecase: UseCase) -> None:
     train_dag_id = usecase.dag_id("train")
 
     @dag(
-        dag_id=usecase.dag_id("drift_monitor"),
-        description=f"Nightly drift report of {usecase.name}'s champion; triggers {train_dag_id} on strong evidence",
-        schedule=CronDataIntervalTimetable(spec.schedule, timezone=usecase.schedule.timezone),
-        start_date=start_date(usecase),
-        catchup=False,
-        max_active_runs=1,
-        tags=["mlops", usecase.name, "monitoring"],
-        default_args=default_args(usecase),
-        doc_md=__doc__,
+        schedule=interval_timetable(usecase, spec.schedule),
+        **dag_arguments(
+            usecase,
+            "drift_monitor",
+            tag="monitoring",
+            description=f"Nightly drift report of {usecase.name}'s champion; triggers {train_dag_id} on evidence",
+            doc_md=__doc__,
+        ),
     )
     def drift_monitor() -> None:
         @task
         def measure() -> dict:
-            from mlops.dagkit import sqlalchemy_url
-            from pipelines.monitoring.monitor import measure as measure_night
+            from dagkit import sqlalchemy_url, task_errors
+            from pipelines.monitoring.monitor import measure_summary
 
             ctx = get_current_context()
             url = sqlalchemy_url(usecase.inference.connection_id)
             with task_errors():
-                record = measure_night(
+                return measure_summary(
                     usecase, ctx["data_interval_start"], ctx["data_interval_end"], url, ctx["run_id"]
                 )
-            keys = ("day", "champion_version", "drift_share", "drifted_features", "live_metric", "evidence", "onset")
-            return {k: record[k] for k in keys} | {"report_html": record["report_html"]}
 
         @task(multiple_outputs=True)
         def decide(measured: dict) -> dict:
-            from mlops.dagkit import sqlalchemy_url
+            from dagkit import sqlalchemy_url
             from pipelines.monitoring.monitor import decide_night
 
             ctx = get_current_context()
@@ -100,7 +76,6 @@ def build_monitor_dag(usecase: UseCase) -> None:
         def retrain_needed(action: str) -> bool:
             return action == "triggered"
 
-        measured = measure()
         wait = DayReadySensor(
             task_id="wait_for_day",
             usecase=usecase,
@@ -109,10 +84,10 @@ def build_monitor_dag(usecase: UseCase) -> None:
             mode="reschedule",
             doc_md="Waits for the night's features; skips without a champion or without active entities.",
         )
+        measured = measure()
         wait >> measured
         decision = decide(measured)
-        gate = retrain_needed(decision["action"])
-        gate >> TriggerDagRunOperator(
+        retrain_needed(decision["action"]) >> TriggerDagRunOperator(
             task_id="trigger_retrain",
             trigger_dag_id=train_dag_id,
             trigger_run_id=decision["run_id"],
@@ -125,6 +100,5 @@ def build_monitor_dag(usecase: UseCase) -> None:
     drift_monitor()
 
 
-for _usecase in load_all():
-    if _usecase.monitoring is not None:
-        build_monitor_dag(_usecase)
+for _usecase in usecases(lambda u: u.monitoring):
+    build_monitor_dag(_usecase)

@@ -26,6 +26,10 @@ _QUIETENED: list[str] = []  # environment variables prepare() set only to quiete
 def prepare(quiet: bool = True) -> None:
     """Point Airflow at this project's state and DAGs; optionally quieten its logs."""
     settings.apply_airflow_environment()
+    import sys
+
+    if str(settings.dags_dir()) not in sys.path:  # `dagkit`, as the DAG processor and workers import it
+        sys.path.append(str(settings.dags_dir()))
     if quiet:
         import os
 

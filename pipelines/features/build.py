@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -13,6 +14,7 @@ from pipelines.config import UseCase
 from pipelines.errors import BadInput
 from pipelines.features.definitions import FEATURES_ZONE
 from pipelines.features.engineering import build_features, definitions_fingerprint, history_start
+from pipelines.intervals import format_interval, parse_interval
 from pipelines.stores import partitions
 from pipelines.stores.partitions import CURATED, QUARANTINE, PartitionInfo
 
@@ -54,6 +56,20 @@ def with_dependents(
         if any(end > e and history_start(usecase.features, end) < e for _, e in intervals):
             out.add((start, end))
     return sorted(out)
+
+
+def dependent_intervals(usecase: UseCase, given: list[list[str]]) -> list[list[str]]:
+    """:func:`with_dependents` of intervals as tasks pass them (pairs of ISO datetimes)."""
+    return [format_interval(s, e) for s, e in with_dependents(usecase, [parse_interval(i) for i in given])]
+
+
+def build_intervals(usecase: UseCase, intervals: list[list[str]]) -> list[dict[str, Any]]:
+    """Build the feature partition of each interval, in order; one summary per partition."""
+    done = []
+    for start, end in map(parse_interval, intervals):
+        result = build_feature_partition(usecase, start, end)
+        done.append({"partition": result.info.key, "entities": result.info.rows, "unchanged": result.unchanged})
+    return done
 
 
 def check_definitions(usecase: UseCase) -> None:

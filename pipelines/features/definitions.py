@@ -68,3 +68,10 @@ def feast_objects(usecase: UseCase) -> list[Any]:
         tags=tags,
     )
     return [entity, source, view, service]
+
+
+def apply_definitions(usecase: UseCase) -> list[str]:
+    """Apply the use case's Feast objects to the registry when they changed; the names applied."""
+    from pipelines.stores import feature_store
+
+    return feature_store.apply_if_changed(feature_store.get_store(), feast_objects(usecase))

@@ -32,6 +32,7 @@ from pipelines import settings
 from pipelines.config import UseCase
 from pipelines.errors import BadInput
 from pipelines.features.definitions import FEATURES_ZONE, feature_service_name
+from pipelines.intervals import parse_interval
 from pipelines.stores import feature_store, partitions, warehouse
 from pipelines.training import promotion, tracking
 
@@ -108,6 +109,25 @@ def pin(usecase: UseCase, alias: str = promotion.CHAMPION) -> PinnedModel | None
         feature_service=run.data.tags.get("feature_service", ""),
         threshold=float(threshold) if threshold not in (None, "", "None") else None,
     )
+
+
+def pin_models(usecase: UseCase) -> dict[str, dict[str, Any] | None]:
+    """The champion to score with and the challenger to shadow-score, pinned for one run.
+
+    Shadow scoring is best effort: a challenger that cannot be pinned is logged and
+    left out, and never blocks the champion's scores.
+
+    Raises:
+        NoChampion, ModelUnavailable: the champion cannot be pinned.
+    """
+    champion = pin(usecase)
+    assert champion is not None
+    try:
+        challenger = pin(usecase, promotion.CHALLENGER)
+    except BadInput as exc:
+        log.warning("no shadow scoring this run: %s", exc)
+        challenger = None
+    return {"champion": champion.to_dict(), "challenger": challenger.to_dict() if challenger else None}
 
 
 def feature_partition(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> Path:
@@ -296,6 +316,18 @@ def score_interval(
     if not entities:
         log.info("no %s entities were active in %s: zero predictions written", usecase.name, key)
     return outcome
+
+
+def score_intervals(
+    usecase: UseCase, models: dict[str, Any], intervals: list[list[str]], warehouse_url: str, run_id: str
+) -> list[dict[str, Any]]:
+    """Score each interval (pairs of ISO datetimes) with the models of :func:`pin_models`, in order."""
+    champion = PinnedModel(**models["champion"])
+    challenger = PinnedModel(**models["challenger"]) if models.get("challenger") else None
+    return [
+        score_interval(usecase, champion, start, end, warehouse_url, run_id, challenger).summary()
+        for start, end in map(parse_interval, intervals)
+    ]
 
 
 def _empty_predictions() -> pd.DataFrame:

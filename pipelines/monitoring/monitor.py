@@ -85,6 +85,15 @@ def readiness(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple[s
     return "ready", f"{rows} current rows"
 
 
+def measure_summary(
+    usecase: UseCase, start: dt.datetime, end: dt.datetime, warehouse_url: str, airflow_run_id: str
+) -> dict[str, Any]:
+    """:func:`measure`, reduced to what the monitor DAG's decision and its log need."""
+    record = measure(usecase, start, end, warehouse_url, airflow_run_id)
+    keys = ("day", "champion_version", "drift_share", "drifted_features", "live_metric", "evidence", "onset")
+    return {k: record[k] for k in keys} | {"report_html": record["report_html"]}
+
+
 def measure(
     usecase: UseCase, start: dt.datetime, end: dt.datetime, warehouse_url: str, airflow_run_id: str
 ) -> dict[str, Any]:

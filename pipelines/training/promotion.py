@@ -392,6 +392,20 @@ def verdict(record: dict[str, Any]) -> str:
     )
 
 
+def rollback_requested(usecase: UseCase, target: int | str | None, reason: str, run: dict[str, str]) -> dict:
+    """:func:`rollback` as the rollback DAG asks for it (``run``: who and which run); logs the verdict."""
+    record = rollback(
+        usecase,
+        str(target) if target else None,
+        reason,
+        run.get("triggered_by") or "unknown",
+        {"airflow_dag_id": run["airflow_dag_id"], "airflow_run_id": run["airflow_run_id"]},
+    )
+    moved = f"rolled back from v{record.get('from_version')}" if record.get("changed") else "nothing changed"
+    log.info("VERDICT: %s champion is v%s (%s)", record["model"], record["version"], moved)
+    return record
+
+
 def rollback(usecase: UseCase, target: str | None, reason: str, who: str, context: dict | None = None) -> dict:
     """Make ``target`` (default: the version holding ``previous``) the champion again.
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlops.dagkit import interval_extra, intervals_extra, intervals_from_context, parse_interval
+from dagkit import interval_extra, intervals_extra, intervals_from_context, parse_interval
 
 D1 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 D2, D3 = D1 + dt.timedelta(days=1), D1 + dt.timedelta(days=2)

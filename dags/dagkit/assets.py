@@ -1,42 +1,18 @@
-"""What every DAG of this project shares: arguments, timetables, assets, task glue.
+"""The assets DAGs publish and consume, and the data intervals their events carry.
 
-Light on purpose: DAG files import it at every parse. Heavy libraries are only
-imported inside the functions that tasks call.
+An ingestion publishes the interval it curated; the features DAG publishes the
+intervals it materialized; each consumer reads them back from its triggering
+asset events, or from a manual run's trigger form.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-from airflow.sdk import Asset, BaseHook, CronDataIntervalTimetable, Param
+from airflow.sdk import Asset, Param
 
-from pipelines.config import UseCase
-
-
-def default_args(usecase: UseCase) -> dict[str, Any]:
-    return {
-        "owner": usecase.owner,
-        "retries": usecase.schedule.retries,
-        "retry_delay": dt.timedelta(minutes=usecase.schedule.retry_delay_minutes),
-    }
-
-
-def interval_timetable(usecase: UseCase) -> CronDataIntervalTimetable:
-    """Runs whose data interval runs from one cron tick to the next, in the schedule's timezone.
-
-    A bare cron string would mean a zero-length interval in Airflow 3. Ticks are
-    computed in local time, so days stay whole across daylight-saving changes.
-    Scheduled and backfill runs take the interval's start as logical date; manual
-    runs (the UI's trigger, ``dag.test``) at T cover the last whole interval ending at T.
-    """
-    return CronDataIntervalTimetable(usecase.schedule.ingest, timezone=usecase.schedule.timezone)
-
-
-def start_date(usecase: UseCase) -> dt.datetime:
-    return dt.datetime.combine(usecase.schedule.start_date, dt.time(0), tzinfo=dt.UTC)
+from pipelines.intervals import parse_interval
 
 
 def curated_asset(usecase: str, dataset: str) -> Asset:
@@ -78,13 +54,6 @@ def intervals_extra(intervals: list[list[str]]) -> dict[str, Any]:
     )
 
 
-def parse_interval(pair: list[str]) -> tuple[dt.datetime, dt.datetime]:
-    start, end = (dt.datetime.fromisoformat(p) for p in pair)
-    if start.tzinfo is None or end.tzinfo is None or not start < end:
-        raise ValueError(f"not an interval of aware datetimes with start < end: {pair}")
-    return start, end
-
-
 def intervals_from_context(context: Any) -> list[list[str]]:
     """Intervals to process: from the triggering asset events, else from the run's params.
 
@@ -106,33 +75,3 @@ def intervals_from_context(context: Any) -> list[list[str]]:
         raise ValueError("no interval to process: trigger with interval_start and interval_end (ISO datetimes)")
     ordered = sorted(intervals, key=lambda pair: parse_interval(list(pair))[0])
     return [list(pair) for pair in ordered]
-
-
-def sqlalchemy_url(conn_id: str) -> str:
-    """The SQLAlchemy URL of an Airflow connection, looked up from inside a task."""
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from pipelines.stores.source import url_from_connection
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        raise AirflowNotFoundException(
-            f"connection '{conn_id}' is not defined: run `mlops init`, or set "
-            f"AIRFLOW_CONN_{conn_id.upper()} to a SQLAlchemy URL"
-        ) from None
-    return url_from_connection(conn)
-
-
-@contextlib.contextmanager
-def task_errors() -> Iterator[None]:
-    """Fail the task without retries on bad input (:class:`pipelines.errors.BadInput`): running
-    again on the same input would fail the same way. Other errors are left to Airflow's retries."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from pipelines.errors import BadInput
-
-    try:
-        yield
-    except BadInput as exc:
-        raise AirflowFailException(str(exc)) from None

@@ -1,0 +1,54 @@
+"""Reading a running task's context, and failing it the right way on bad input."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+
+def sqlalchemy_url(conn_id: str) -> str:
+    """The SQLAlchemy URL of an Airflow connection, looked up from inside a task."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from pipelines.stores.source import url_from_connection
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise AirflowNotFoundException(
+            f"connection '{conn_id}' is not defined: run `mlops init`, or set "
+            f"AIRFLOW_CONN_{conn_id.upper()} to a SQLAlchemy URL"
+        ) from None
+    return url_from_connection(conn)
+
+
+@contextlib.contextmanager
+def task_errors() -> Iterator[None]:
+    """Fail the task without retries on bad input (:class:`pipelines.errors.BadInput`): running
+    again on the same input would fail the same way. Other errors are left to Airflow's retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.errors import BadInput
+
+    try:
+        yield
+    except BadInput as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def run_facts(context: Any) -> dict[str, str]:
+    """What records of a run name it by (MLflow tags, decision records): DAG, run and trigger.
+
+    The trigger is the run type as Airflow names it, lower case without the enum
+    prefix (``scheduled``, ``manual``, ``asset_triggered``, ``backfill``).
+    """
+    run = context["dag_run"]
+    return {
+        "airflow_dag_id": context["dag"].dag_id,
+        "airflow_run_id": context["run_id"],
+        "trigger": str(run.run_type).split(".")[-1].lower(),
+        "triggered_by": getattr(run, "triggering_user_name", None) or "unknown",
+    }

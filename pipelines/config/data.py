@@ -1,0 +1,174 @@
+"""What a use case reads and computes: source tables, columns and checks, schedule, label, features."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pipelines.config.types import NAME_PATTERN, Aggregation, ColumnType, Strict, cron_period
+
+
+class ColumnSpec(Strict):
+    """One column of a source table, with the checks that make a row valid."""
+
+    name: str
+    type: ColumnType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+    mean_warning: tuple[float, float] | None = Field(
+        default=None, description="Expected range of the column mean; outside it only warns."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        if not NAME_PATTERN.match(name):
+            raise ValueError(f"'{name}' is not a lower-case identifier")
+        return name
+
+    @model_validator(mode="after")
+    def _checks_fit_type(self) -> ColumnSpec:
+        numeric = self.type in ("int", "float")
+        if (self.min is not None or self.max is not None or self.mean_warning) and not numeric:
+            raise ValueError(f"min/max/mean_warning need a numeric type, not '{self.type}'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.values is not None and self.type != "category":
+            raise ValueError("values are only allowed on a 'category' column")
+        if self.type == "category" and not self.values:
+            raise ValueError("a 'category' column needs its allowed values")
+        return self
+
+
+class DatasetSpec(Strict):
+    """A source table that is ingested by data interval into its own partitions."""
+
+    table: str
+    event_time: str = Field(description="Timestamp column that places a row in a data interval.")
+    key: list[str] = Field(min_length=1, description="Columns that identify a row.")
+    columns: list[ColumnSpec] = Field(min_length=1)
+    min_rows_warning: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> DatasetSpec:
+        names = [c.name for c in self.columns]
+        problems = []
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            problems.append(f"duplicate columns {duplicated}")
+        if self.event_time not in names:
+            problems.append(f"event_time '{self.event_time}' is not among the columns")
+        elif self.column(self.event_time).type != "timestamp":
+            problems.append(f"event_time '{self.event_time}' must have type 'timestamp'")
+        missing = [k for k in self.key if k not in names]
+        if missing:
+            problems.append(f"key columns {missing} are not among the columns")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def column(self, name: str) -> ColumnSpec:
+        """Return the column called ``name``."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+class SourceSpec(Strict):
+    connection_id: str = "mlops_source"
+    datasets: dict[str, DatasetSpec] = Field(min_length=1)
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_names(cls, datasets: dict[str, DatasetSpec]) -> dict[str, DatasetSpec]:
+        bad = [n for n in datasets if not NAME_PATTERN.match(n)]
+        if bad:
+            raise ValueError(f"dataset names {bad} are not lower-case identifiers")
+        return datasets
+
+
+class EntitySpec(Strict):
+    name: str
+    type: Literal["int", "string"] = "int"
+
+
+class ScheduleSpec(Strict):
+    ingest: str = Field(default="0 0 * * *", description="Cron expression of the ingestion runs.")
+    timezone: str = "UTC"
+    start_date: dt.date
+    catchup: bool = False
+    retries: int = Field(default=2, ge=2)
+    retry_delay_minutes: float = Field(default=5, gt=0)
+
+    @field_validator("ingest")
+    @classmethod
+    def _cron(cls, expr: str) -> str:
+        if expr.startswith("@") or len(expr.split()) != 5:
+            raise ValueError(
+                f"'{expr}' is not a 5-field cron expression (presets such as @daily are not "
+                "accepted: they would give zero-length data intervals)"
+            )
+        cron_period(expr)
+        return expr
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, name: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{name}' is not a known timezone (for example UTC or Europe/Paris)") from None
+        return name
+
+    @property
+    def interval(self) -> dt.timedelta:
+        """Length of each run's data interval: the fixed period between two cron ticks."""
+        return cron_period(self.ingest)
+
+
+class LabelSpec(Strict):
+    dataset: str
+    column: str
+    reference_time: str
+    delay_days: int = Field(ge=0)
+
+
+class FeaturesSpec(Strict):
+    """Daily features per entity, computed from one dataset's curated partitions."""
+
+    dataset: str = Field(description="Dataset whose curated partitions the features are computed from.")
+    version: int = Field(
+        default=1,
+        ge=1,
+        description="Version of the feature service (<use case>_v<version>) that models are trained on and "
+        "scored with. Bump it when a change to the features would break models trained on the old ones.",
+    )
+    ttl_days: int = Field(ge=1, description="How long a feature row stays valid for serving and joins.")
+    windows_days: list[int] = Field(min_length=1, description="Rolling windows, in days, ending at the interval end.")
+    aggregates: dict[str, list[Aggregation]] = Field(default_factory=dict)
+    trends: list[str] = Field(default_factory=list, description="Mean over the shortest window minus the longest.")
+    latest: list[str] = Field(default_factory=list, description="The column's value on the entity's last day.")
+    one_hot: list[str] = Field(default_factory=list, description="Category columns encoded as 0/1 per allowed value.")
+
+    @field_validator("windows_days")
+    @classmethod
+    def _windows(cls, windows: list[int]) -> list[int]:
+        if any(w < 1 for w in windows) or len(set(windows)) != len(windows):
+            raise ValueError(f"windows must be distinct positive numbers of days, got {windows}")
+        return sorted(windows)
+
+    @property
+    def history_days(self) -> int:
+        """Days of history before an interval's end that its features need."""
+        return max(self.windows_days)
