@@ -57,6 +57,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     airflow_admin.migrate_db()
     print(f"airflow metadata DB ready in {settings.airflow_home()} ({time.perf_counter() - t0:.1f}s)")
+    t0 = time.perf_counter()
+    airflow_admin.serialize_dags()
+    print(f"DAGs of {settings.dags_dir()} written to the metadata DB ({time.perf_counter() - t0:.1f}s)")
     for conn_id, what in airflow_admin.ensure_connections().items():
         print(f"connection {conn_id}: {what} -> {airflow_admin.connection_url(conn_id)}")
     for usecase in usecases:
@@ -227,9 +230,7 @@ def run_airflow_cli(argv: list[str]) -> int:
 
     from mlops import airflow_admin
 
-    airflow_admin.prepare(quiet=False)
-    env = airflow_admin.standalone_environment(port=8080)
-    os.execvpe("airflow", ["airflow", *argv], env)
+    os.execvpe("airflow", ["airflow", *argv], airflow_admin.command_environment())
     return 0  # not reached
 
 

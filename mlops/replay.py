@@ -74,16 +74,16 @@ class Replay:
     """Runs the DAGs of one use case day by day and keeps what each day did."""
 
     def __init__(self, usecase: UseCase, first_day: dt.date) -> None:
-        from mlops import airflow_admin
+        from mlops import airflow_admin, inprocess
 
         self.usecase = usecase
         self.first_day = first_day
         stages = ["ingest"] + (["features"] if usecase.features else [])
-        self.daily = [airflow_admin.load_dag(usecase.dag_id(s)) for s in stages]
-        self.train = airflow_admin.load_dag(usecase.dag_id("train")) if usecase.training else None
+        self.daily = [inprocess.load_dag(usecase.dag_id(s)) for s in stages]
+        self.train = inprocess.load_dag(usecase.dag_id("train")) if usecase.training else None
         scored = usecase.training and usecase.inference
-        self.inference = airflow_admin.load_dag(usecase.dag_id("batch_inference")) if scored else None
-        self.monitor = airflow_admin.load_dag(usecase.dag_id("drift_monitor")) if usecase.monitoring else None
+        self.inference = inprocess.load_dag(usecase.dag_id("batch_inference")) if scored else None
+        self.monitor = inprocess.load_dag(usecase.dag_id("drift_monitor")) if usecase.monitoring else None
         self.runs: list[dict[str, str]] = []  # dag_id, run_id, state of every run
         self.days: list[dict[str, Any]] = []
         self.verdicts: list[str] = []
@@ -112,12 +112,12 @@ class Replay:
         }
 
     def _run(self, dag: Any, start: dt.datetime, end: dt.datetime, conf: dict | None = None) -> Any:
-        from mlops import airflow_admin
+        from mlops import inprocess
 
         t0 = time.perf_counter()
         self.current = (dag.dag_id, end)
         log_file = replay_log(dag.dag_id, self.local_day(start))
-        outcome = airflow_admin.run_interval(dag, start, end, conf=conf, log_file=log_file)
+        outcome = inprocess.run_interval(dag, start, end, conf=conf, log_file=log_file)
         self.current = None
         self._record(dag.dag_id, t0, outcome)
         return outcome
@@ -184,7 +184,7 @@ class Replay:
         return verdict
 
     def _monitor(self, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
-        from mlops import airflow_admin
+        from mlops import inprocess
         from pipelines.stores import monitoring as store
 
         assert self.monitor is not None and self.warehouse_url is not None
@@ -205,11 +205,11 @@ class Replay:
         if not outcome.ok:
             out["action"] = f"monitor {outcome.state} (log: {replay_log(self.monitor.dag_id, self.local_day(start))})"
         # Play the scheduler for the retrain the monitor triggered: run the queued train run.
-        for queued in airflow_admin.queued_runs(self.usecase.dag_id("train")) if self.train else []:
+        for queued in inprocess.queued_runs(self.usecase.dag_id("train")) if self.train else []:
             log_file = replay_log(self.usecase.dag_id("train"), self.local_day(start), ".drift")
             t0 = time.perf_counter()
             self.current = (self.usecase.dag_id("train"), queued["logical_date"] or queued["run_after"])
-            run = airflow_admin.run_queued(self.train, queued, log_file=log_file)
+            run = inprocess.run_queued(self.train, queued, log_file=log_file)
             self.current = None
             self._record(self.usecase.dag_id("train"), t0, run)
             verdict = latest_verdict(self.usecase) if run.ok else f"retrain {run.state} (log: {log_file})"

@@ -7,6 +7,7 @@ all state.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -17,8 +18,42 @@ WAREHOUSE_CONN_ID = "mlops_warehouse"
 
 
 def mlops_home() -> Path:
-    """The state folder: ``$MLOPS_HOME``, by default ``var/`` in the repository."""
-    return Path(os.environ.get("MLOPS_HOME") or REPO_ROOT / "var").resolve()
+    """The state folder: ``$MLOPS_HOME``, by default ``var/`` in the repository.
+
+    A process started with only ``AIRFLOW_HOME`` set (the plain ``airflow`` command,
+    a worker) finds it in ``[mlops] home`` of that folder's ``airflow.cfg``, which
+    ``mlops init`` writes relative to ``AIRFLOW_HOME``, so a state folder can move.
+    """
+    if os.environ.get("MLOPS_HOME"):
+        return Path(os.environ["MLOPS_HOME"]).resolve()
+    if os.environ.get("AIRFLOW_HOME"):
+        home = _home_in_airflow_cfg(Path(os.environ["AIRFLOW_HOME"]))
+        if home is not None:
+            return home
+    return (REPO_ROOT / "var").resolve()
+
+
+def _home_in_airflow_cfg(airflow_home: Path) -> Path | None:
+    path = airflow_home / "airflow.cfg"
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return _read_home(path, mtime)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_home(path: Path, mtime_ns: int) -> Path | None:
+    """``[mlops] home`` of one version of an airflow.cfg (the version is part of the cache key)."""
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        cfg.read(path)
+    except configparser.Error:
+        return None
+    home = cfg.get("mlops", "home", fallback=None)
+    return (path.parent / home).resolve() if home else None
 
 
 def airflow_home() -> Path:
@@ -61,30 +96,23 @@ def default_connection_urls() -> dict[str, str]:
 
 
 # Airflow's own SQLite metadata DB is shared by the scheduler, the API server and
-# the CLI: wait for a lock instead of failing with "database is locked".
+# the CLI: wait for a lock instead of failing with "database is locked"
+# (airflow.cfg names this dict: mlops/airflow_config.py).
 SQLITE_CONNECT_ARGS = {"timeout": 60}
 
 
 def airflow_environment() -> dict[str, str]:
-    """Airflow settings this project runs with, before any user override."""
-    env = {}
-    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ:  # the embedded default: SQLite
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "pipelines.settings.SQLITE_CONNECT_ARGS"
-    return env | {
+    """Environment every process of the project runs with, before any user override.
+
+    Airflow's own settings are in ``$AIRFLOW_HOME/airflow.cfg`` (``mlops/airflow_config.py``),
+    so the plain ``airflow`` command sees them too; only what Airflow cannot read
+    from its file is here.
+    """
+    return {
         "AIRFLOW_HOME": str(airflow_home()),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir()),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "GX_ANALYTICS_ENABLED": "False",
         "NO_PROXY": "*",
     }
-
-
-def fernet_key_path() -> Path:
-    """Key that encrypts connection passwords in Airflow's DB; made by ``mlops init``."""
-    return airflow_home() / "fernet.key"
 
 
 def apply_airflow_environment() -> None:
@@ -95,8 +123,6 @@ def apply_airflow_environment() -> None:
     os.environ.setdefault("MLOPS_HOME", str(mlops_home()))
     for key, value in airflow_environment().items():
         os.environ.setdefault(key, value)
-    if fernet_key_path().exists():
-        os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", fernet_key_path().read_text().strip())
 
 
 def data_docs_per_run() -> bool:

@@ -70,7 +70,7 @@ def test_scheduled_dags_have_data_intervals_of_their_whole_period():
 
     from airflow.serialization.encoders import coerce_to_core_timetable
 
-    from mlops.airflow_admin import is_asset_driven
+    from mlops.inprocess import is_asset_driven
     from pipelines.config import get_usecase
 
     checked = []

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops import airflow_admin
+from mlops import airflow_admin, inprocess
 from pipelines.config import get_usecase
 from pipelines.monitoring import policy
 from pipelines.stores import monitoring as store
@@ -43,8 +43,8 @@ def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     airflow_admin.migrate_db()
     for dag_id in ("churn_train", "store_sales_train"):  # runs queued by other tests in this session's DB
-        for queued in airflow_admin.queued_runs(dag_id):
-            airflow_admin._delete_run(dag_id, queued["run_id"])
+        for queued in inprocess.queued_runs(dag_id):
+            inprocess.delete_run(dag_id, queued["run_id"])
     return home
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from mlops import airflow_admin
+from mlops import airflow_admin, inprocess
 from pipelines.simulation.churn import World
 from pipelines.simulation.writer import write_simulation
 from pipelines.stores import feature_store, partitions
@@ -20,7 +20,7 @@ ONE = dt.timedelta(days=1)
 @pytest.fixture(scope="module")
 def dags():
     airflow_admin.migrate_db()
-    return airflow_admin.load_dag("churn_ingest"), airflow_admin.load_dag("churn_features")
+    return inprocess.load_dag("churn_ingest"), inprocess.load_dag("churn_features")
 
 
 @pytest.fixture
@@ -37,8 +37,8 @@ def _online(ids):
 def test_ingest_then_features_for_three_days_and_a_rerun_changes_nothing(dags, source):
     ingest, features = dags
     for day in DAYS:
-        assert airflow_admin.run_interval(ingest, day, day + ONE).ok
-        outcome = airflow_admin.run_interval(features, day, day + ONE)
+        assert inprocess.run_interval(ingest, day, day + ONE).ok
+        outcome = inprocess.run_interval(features, day, day + ONE)
         assert outcome.ok, outcome.task_states
         assert outcome.task_states["check_skew"] == "success"
     path = partitions.partition_path("features", "churn", "activity", "2025-01-02")
@@ -47,7 +47,7 @@ def test_ingest_then_features_for_three_days_and_a_rerun_changes_nothing(dags, s
     assert online["active_days_7d"].notna().all()
     mtime = path.stat().st_mtime_ns
 
-    rerun = airflow_admin.run_interval(features, DAYS[1], DAYS[1] + ONE)
+    rerun = inprocess.run_interval(features, DAYS[1], DAYS[1] + ONE)
     assert rerun.ok
     assert path.stat().st_mtime_ns == mtime
     # Materializing an older interval again must not roll the online store back for today's customers.
@@ -62,8 +62,8 @@ def test_features_of_a_quarantined_day_fail_without_retrying(dags, source):
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE customer_activity SET tenure_days = -1 WHERE customer_id = 5"))
     engine.dispose()
-    assert not airflow_admin.run_interval(ingest, DAYS[0], DAYS[0] + ONE).ok
-    outcome = airflow_admin.run_interval(features, DAYS[0], DAYS[0] + ONE)
+    assert not inprocess.run_interval(ingest, DAYS[0], DAYS[0] + ONE).ok
+    outcome = inprocess.run_interval(features, DAYS[0], DAYS[0] + ONE)
     assert outcome.state == "failed"
     assert outcome.task_states["build_features"] == "failed"
     assert outcome.try_numbers["build_features"] == 1

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from mlops import airflow_admin
+from mlops import airflow_admin, inprocess
 from pipelines.features.definitions import FEATURES_ZONE
 from pipelines.inference import batch
 from pipelines.stores import partitions, warehouse
@@ -26,7 +26,7 @@ DAYS = [LABELLED_START + (10 + i) * ONE for i in range(5)]  # days with features
 @pytest.fixture(scope="module")
 def dag():
     airflow_admin.migrate_db()
-    return airflow_admin.load_dag("churn_batch_inference")
+    return inprocess.load_dag("churn_batch_inference")
 
 
 def _register(churn, candidate: str, promote: bool) -> str:
@@ -39,7 +39,7 @@ def _register(churn, candidate: str, promote: bool) -> str:
 
 
 def _run(dag, day):
-    return airflow_admin.run_interval(dag, day, day + ONE)
+    return inprocess.run_interval(dag, day, day + ONE)
 
 
 def _rows(url, day, table=warehouse.PREDICTIONS):

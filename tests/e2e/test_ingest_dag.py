@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from mlops import airflow_admin
+from mlops import airflow_admin, inprocess
 from pipelines.simulation.churn import World
 from pipelines.simulation.writer import write_simulation
 from pipelines.stores import partitions
@@ -21,7 +21,7 @@ ONE_DAY = dt.timedelta(days=1)
 @pytest.fixture(scope="module")
 def ingest_dag():
     airflow_admin.migrate_db()
-    return airflow_admin.load_dag("churn_ingest")
+    return inprocess.load_dag("churn_ingest")
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def _asset_events(uri: str, run_id: str) -> int:
 def test_three_days_ingest_and_a_rerun_changes_nothing(ingest_dag, source):
     first_run = f"manual__{(DAYS[0] + ONE_DAY).isoformat()}"
     events_before = _asset_events("mlops://churn/curated/activity", first_run)
-    outcomes = [airflow_admin.run_interval(ingest_dag, day, day + ONE_DAY) for day in DAYS]
+    outcomes = [inprocess.run_interval(ingest_dag, day, day + ONE_DAY) for day in DAYS]
     assert outcomes[0].run_id == first_run
     assert [o.state for o in outcomes] == ["success"] * 3, [o.task_states for o in outcomes]
     for day in DAYS:
@@ -61,13 +61,13 @@ def test_three_days_ingest_and_a_rerun_changes_nothing(ingest_dag, source):
 
     path = partitions.partition_path("curated", "churn", "activity", _key(DAYS[1]))
     before = (partitions.read_info(path), path.stat().st_mtime_ns)
-    rerun = airflow_admin.run_interval(ingest_dag, DAYS[1], DAYS[1] + ONE_DAY)
+    rerun = inprocess.run_interval(ingest_dag, DAYS[1], DAYS[1] + ONE_DAY)
     assert rerun.ok
     assert (partitions.read_info(path), path.stat().st_mtime_ns) == before
 
 
 def test_a_day_with_bad_rows_is_quarantined_and_fails_without_retrying(ingest_dag, source):
-    good = airflow_admin.run_interval(ingest_dag, DAYS[0], DAYS[0] + ONE_DAY)
+    good = inprocess.run_interval(ingest_dag, DAYS[0], DAYS[0] + ONE_DAY)
     assert good.ok
     engine = sa.create_engine(source)
     with engine.begin() as conn:
@@ -79,7 +79,7 @@ def test_a_day_with_bad_rows_is_quarantined_and_fails_without_retrying(ingest_da
         )
     engine.dispose()
     events_before = _asset_events("mlops://churn/curated/activity", f"manual__{(DAYS[1] + ONE_DAY).isoformat()}")
-    bad = airflow_admin.run_interval(ingest_dag, DAYS[1], DAYS[1] + ONE_DAY)
+    bad = inprocess.run_interval(ingest_dag, DAYS[1], DAYS[1] + ONE_DAY)
     assert bad.state == "failed"
     assert bad.task_states["ingest_activity"] == "failed"
     assert bad.try_numbers["ingest_activity"] == 1  # bad data: no retries
@@ -88,13 +88,13 @@ def test_a_day_with_bad_rows_is_quarantined_and_fails_without_retrying(ingest_da
     assert not partitions.partition_path("curated", "churn", "activity", _key(DAYS[1])).exists()
     assert partitions.read_info(partitions.partition_path("curated", "churn", "activity", _key(DAYS[0]))).rows > 0
     assert _asset_events("mlops://churn/curated/activity", bad.run_id) == events_before  # no new event
-    after = airflow_admin.run_interval(ingest_dag, DAYS[2], DAYS[2] + ONE_DAY)
+    after = inprocess.run_interval(ingest_dag, DAYS[2], DAYS[2] + ONE_DAY)
     assert after.ok  # one bad day does not block the next
 
 
 def test_an_unreachable_source_fails_after_airflow_retries(ingest_dag, home, monkeypatch):
     set_source_connection(monkeypatch, "postgresql+psycopg2://nobody@127.0.0.1:1/none")
-    outcome = airflow_admin.run_interval(ingest_dag, DAYS[0], DAYS[0] + ONE_DAY)
+    outcome = inprocess.run_interval(ingest_dag, DAYS[0], DAYS[0] + ONE_DAY)
     assert outcome.state == "failed"
     assert outcome.try_numbers["ingest_activity"] == 3  # retries=2 applied
     assert not partitions.list_partitions("curated", "churn", "activity")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mlops import airflow_admin
+from mlops import airflow_admin, inprocess
 from pipelines.monitoring import monitor, policy, report
 from pipelines.stores import monitoring as store
 from pipelines.training import promotion
@@ -24,7 +24,7 @@ DAY = LABELLED_START + 12 * ONE  # a day with features; labels of its neighbours
 @pytest.fixture(scope="module")
 def dag():
     airflow_admin.migrate_db()
-    return airflow_admin.load_dag("churn_drift_monitor")
+    return inprocess.load_dag("churn_drift_monitor")
 
 
 def _champion(churn) -> str:
@@ -37,13 +37,13 @@ def _champion(churn) -> str:
 
 
 def test_the_monitor_skips_without_a_champion_then_reports_records_and_decides(dag, churn, warehouse_url):
-    nothing = airflow_admin.run_interval(dag, DAY, DAY + ONE)
+    nothing = inprocess.run_interval(dag, DAY, DAY + ONE)
     assert nothing.ok and nothing.task_states["wait_for_day"] == "skipped"
     assert nothing.task_states["measure"] == "skipped"
     assert store.read(warehouse_url, store.HISTORY, "churn") == []
 
     version = _champion(churn)
-    outcome = airflow_admin.run_interval(dag, DAY, DAY + ONE)
+    outcome = inprocess.run_interval(dag, DAY, DAY + ONE)
     assert outcome.ok, outcome.task_states
     night = store.read_night(warehouse_url, store.HISTORY, "churn", DAY + ONE)
     assert night["champion_version"] == version and night["current"]["rows"] > 0
@@ -59,7 +59,7 @@ def test_the_monitor_skips_without_a_champion_then_reports_records_and_decides(d
     expected_trigger = "success" if decision["action"] == policy.TRIGGERED else "skipped"
     assert outcome.task_states["trigger_retrain"] == expected_trigger
 
-    again = airflow_admin.run_interval(dag, DAY, DAY + ONE)  # a rerun replaces the night's rows
+    again = inprocess.run_interval(dag, DAY, DAY + ONE)  # a rerun replaces the night's rows
     assert again.ok and len(store.read(warehouse_url, store.HISTORY, "churn")) == 1
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops import airflow_admin
+from mlops import airflow_admin, inprocess
 from mlops.cli import main
 from pipelines import settings
 from pipelines.config import get_usecase
@@ -34,7 +34,7 @@ THROUGH_DAGS = 3  # the newest days go through the ingest and features DAGs; old
 def dags():
     airflow_admin.migrate_db()
     stages = ("ingest", "features", "train", "batch_inference")
-    return {stage: airflow_admin.load_dag(f"store_sales_{stage}") for stage in stages}
+    return {stage: inprocess.load_dag(f"store_sales_{stage}") for stage in stages}
 
 
 def test_a_regression_use_case_from_yaml_alone_runs_end_to_end(dags, sqlite_source, warehouse_url, capsys):
@@ -51,10 +51,10 @@ def test_a_regression_use_case_from_yaml_alone_runs_end_to_end(dags, sqlite_sour
             build_feature_partition(usecase, start, start + ONE)
             continue
         for stage in ("ingest", "features"):
-            outcome = airflow_admin.run_interval(dags[stage], start, start + ONE)
+            outcome = inprocess.run_interval(dags[stage], start, start + ONE)
             assert outcome.ok, (stage, start, outcome.task_states)
 
-    trained = airflow_admin.run_interval(
+    trained = inprocess.run_interval(
         dags["train"], THURSDAY - 7 * ONE, THURSDAY, conf={"window_end": TRAIN_END.isoformat(), "reason": "e2e"}
     )
     assert trained.ok, trained.task_states
@@ -70,7 +70,7 @@ def test_a_regression_use_case_from_yaml_alone_runs_end_to_end(dags, sqlite_sour
     assert "| rmse |" in card and "the predicted `sales_next_3d`" in card
 
     last = START + (DAYS - 1) * ONE
-    scored = airflow_admin.run_interval(dags["batch_inference"], last, last + ONE)
+    scored = inprocess.run_interval(dags["batch_inference"], last, last + ONE)
     assert scored.ok, scored.task_states
     rows = warehouse.read_interval(warehouse_url, warehouse.PREDICTIONS, "store_sales", last + ONE)
     assert len(rows) == world.entities and set(rows["model_version"]) == {"1"}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mlops import airflow_admin
+from mlops import airflow_admin, inprocess
 from mlops.cli import main
 from pipelines.training import promotion, tracking
 from tests.conftest import LABELLED_END
@@ -20,17 +20,17 @@ RUN_END = dt.datetime(2025, 1, 16, tzinfo=dt.UTC)
 @pytest.fixture(scope="module")
 def dags():
     airflow_admin.migrate_db()
-    return airflow_admin.load_dag("churn_train"), airflow_admin.load_dag("churn_rollback")
+    return inprocess.load_dag("churn_train"), inprocess.load_dag("churn_rollback")
 
 
 def _train(dag, weeks_back: int = 0, **conf):
     # dag.test keys a run by its logical date; each case gets its own week, so no run is reused.
     end = RUN_END - weeks_back * WEEK
-    return airflow_admin.run_interval(dag, end - WEEK, end, conf=conf)
+    return inprocess.run_interval(dag, end - WEEK, end, conf=conf)
 
 
 def _rollback(dag, **conf):
-    with airflow_admin.params_restored(dag):
+    with inprocess.params_restored(dag):
         return dag.test(run_conf=conf)
 
 

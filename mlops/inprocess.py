@@ -1,0 +1,229 @@
+"""Runs of the project's DAGs in this process (``mlops demo``, ``mlops replay``, the tests): the one seam
+between this project and Airflow's internals.
+
+Airflow has no public API for what the in-process runner needs beyond
+``DAG.test`` (one run of a DAG in the calling process). What else it uses is
+internal, checked against the Airflow versions in :data:`AIRFLOW_CHECKED` (the
+range ``pyproject.toml`` pins), and held by ``tests/integration/test_inprocess_seam.py``,
+which fails naming the piece that moved when an upgrade changes one of them:
+
+- ``airflow.dag_processing.dagbag.DagBag``: parse the DAGs folder (``dags``, ``import_errors``);
+- ``DAG.test(logical_date=, run_after=, run_conf=)``: one run; a second call at the same
+  logical date replaces the first run (a rerun of an interval);
+- ``DagRun`` rows (``dag_id``, ``run_id``, ``state``, ``logical_date``, ``run_after``, ``conf``):
+  the runs a ``TriggerDagRunOperator`` queued, deleting one that ``DAG.test`` cannot
+  resume, marking a run stopped from outside failed (as the UI's "mark failed" does);
+- a DAG's ``params`` and its tasks' ``params`` (a run's conf is resolved into them in place).
+
+Nothing here patches Airflow. ``DAG.test`` parses and syncs the whole DAGs
+folder on every call (apache/airflow#64884): about 0.2 s a run here, which the
+demo pays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops.airflow_admin import prepare
+from pipelines import settings
+
+log = logging.getLogger(__name__)
+
+AIRFLOW_CHECKED = (">=3.3.2", "<3.4")  # the versions this module was checked against
+
+
+def load_dag(dag_id: str) -> Any:
+    """The DAG ``dag_id`` parsed from the project's dags folder.
+
+    Import errors of other files (a broken use-case file, say) are logged, not
+    raised: the DAGs of the other use cases still run.
+
+    Raises:
+        KeyError: no such DAG; the message lists the import errors, which may be why.
+    """
+    prepare()
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(settings.dags_dir()))
+    dag = bag.dags.get(dag_id)
+    if dag is None:
+        errors = "".join(f"\n{path}: {error}" for path, error in bag.import_errors.items())
+        raise KeyError(f"no DAG '{dag_id}' in {settings.dags_dir()} (have: {sorted(bag.dag_ids)}){errors}")
+    for path, error in bag.import_errors.items():
+        log.warning("DAG import error in %s (other DAGs still run): %s", path, error.strip().splitlines()[-1])
+    return dag
+
+
+def is_asset_driven(timetable: Any) -> bool:
+    """Whether a DAG runs when assets update (its runs have no timetable interval)."""
+    return "Asset" in type(timetable).__name__
+
+
+@contextlib.contextmanager
+def _root_log_stream(stream: Any) -> Any:
+    """Point the root logger's stream handlers (Airflow's task log output) at ``stream`` for a while."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    # Swap without setStream(), which flushes the old stream: it may already be closed.
+    previous = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.stream = stream
+    try:
+        yield
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            handler.stream = old
+
+
+@contextlib.contextmanager
+def _output_to(log_file: Path | None) -> Any:
+    """Send everything a run prints and logs to ``log_file`` (nothing changes without one)."""
+    with contextlib.ExitStack() as stack:
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(open(log_file, "w"))
+            stack.enter_context(contextlib.redirect_stdout(fh))
+            stack.enter_context(contextlib.redirect_stderr(fh))
+            stack.enter_context(_root_log_stream(fh))
+        yield
+
+
+@contextlib.contextmanager
+def params_restored(dag: Any) -> Any:
+    """Undo what a run's conf writes into the DAG's own Param objects.
+
+    Airflow resolves a run's conf into the DAG's Param objects in place; a worker
+    parses the DAG anew for every task, but ``dag.test`` in one process reuses the
+    objects, so one run's conf would become the next run's defaults.
+    """
+    import copy
+
+    saved = copy.deepcopy(dag.params), {t.task_id: copy.deepcopy(t.params) for t in dag.tasks}
+    try:
+        yield
+    finally:
+        dag.params = saved[0]
+        for task in dag.tasks:
+            task.params = saved[1][task.task_id]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    dag_id: str
+    run_id: str
+    interval_start: dt.datetime
+    interval_end: dt.datetime
+    state: str
+    task_states: dict[str, str]
+    try_numbers: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "success"
+
+
+def run_interval(
+    dag: Any,
+    start: dt.datetime,
+    end: dt.datetime,
+    conf: dict | None = None,
+    log_file: Path | None = None,
+) -> RunOutcome:
+    """Run ``dag`` for the data interval ``[start, end)`` in this process with ``dag.test``.
+
+    ``dag.test`` infers the last complete interval that ends at the logical date,
+    so the run is keyed by ``end``; running the same interval again replaces that run.
+    With ``log_file``, the task logs go there instead of the terminal.
+    """
+    with _output_to(log_file):
+        asset_driven = is_asset_driven(dag.timetable)
+        if asset_driven:  # no timetable intervals: the interval travels in the run's params
+            conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat(), **(conf or {})}
+        with params_restored(dag):
+            dr = dag.test(logical_date=end, run_after=end, run_conf=conf)
+    if not asset_driven and (dr.data_interval_start != start or dr.data_interval_end != end):
+        raise RuntimeError(
+            f"{dag.dag_id}: asked for [{start}, {end}) but Airflow ran "
+            f"[{dr.data_interval_start}, {dr.data_interval_end}): is the timetable daily?"
+        )
+    tis = dr.get_task_instances()
+    return RunOutcome(
+        dag_id=dag.dag_id,
+        run_id=dr.run_id,
+        interval_start=start,
+        interval_end=end,
+        state=str(dr.state),
+        task_states={ti.task_id: str(ti.state) for ti in tis},
+        try_numbers={ti.task_id: ti.try_number for ti in tis},
+    )
+
+
+def queued_runs(dag_id: str) -> list[dict[str, Any]]:
+    """Runs of ``dag_id`` waiting in the metadata DB (for example created by a TriggerDagRunOperator)."""
+    prepare()
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.state == DagRunState.QUEUED).all()
+        return [
+            {"run_id": r.run_id, "conf": dict(r.conf or {}), "logical_date": r.logical_date, "run_after": r.run_after}
+            for r in sorted(runs, key=lambda r: r.run_after)
+        ]
+
+
+def run_queued(dag: Any, queued: dict[str, Any], log_file: Path | None = None) -> RunOutcome:
+    """Run a queued run of ``dag`` in this process, as a scheduler would pick it up.
+
+    ``dag.test`` cannot resume a run, so the queued run is replaced by one with the
+    same logical date and conf (``dag.test`` replaces a run at the same logical date);
+    the outcome names the queued run's id.
+    """
+    when = queued["logical_date"] or queued["run_after"]
+    with _output_to(log_file):
+        if queued["logical_date"] is None:  # dag.test only replaces a run with the same logical date
+            delete_run(dag.dag_id, queued["run_id"])
+        with params_restored(dag):
+            dr = dag.test(logical_date=when, run_after=queued["run_after"], run_conf=queued["conf"])
+    tis = dr.get_task_instances()
+    return RunOutcome(
+        dag_id=dag.dag_id,
+        run_id=queued["run_id"],
+        interval_start=dr.data_interval_start,
+        interval_end=dr.data_interval_end,
+        state=str(dr.state),
+        task_states={ti.task_id: str(ti.state) for ti in tis},
+        try_numbers={ti.task_id: ti.try_number for ti in tis},
+    )
+
+
+def delete_run(dag_id: str, run_id: str) -> None:
+    """Delete one run of ``dag_id`` and its task instances from the metadata DB."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).delete()
+
+
+def mark_run_failed(dag_id: str, logical_date: dt.datetime) -> str | None:
+    """Mark the run of ``dag_id`` at ``logical_date`` failed, with every unfinished task in it
+    (a run stopped from outside, as the UI's "mark failed" does). Returns its run id, None if there is none."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date).one_or_none()
+        if run is None:
+            return None
+        for ti in run.get_task_instances(session=session):
+            if ti.state not in State.finished:
+                ti.state = TaskInstanceState.FAILED
+        run.state = DagRunState.FAILED
+        return run.run_id

@@ -1,0 +1,58 @@
+"""The Airflow internals the in-process runner relies on (mlops/inprocess.py): fails naming what moved.
+
+Run after every Airflow upgrade; the range checked is mlops.inprocess.AIRFLOW_CHECKED.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tomllib
+from importlib.metadata import version
+
+from packaging.specifiers import SpecifierSet
+
+from mlops import inprocess
+from pipelines import settings
+
+
+def test_the_installed_airflow_is_in_the_checked_range_and_pyproject_pins_it():
+    checked = SpecifierSet(",".join(inprocess.AIRFLOW_CHECKED))
+    assert version("apache-airflow") in checked, f"Airflow {version('apache-airflow')} is not in {checked}"
+    deps = tomllib.loads((settings.REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = next(d for d in deps if d.startswith("apache-airflow"))
+    assert SpecifierSet(pinned.removeprefix("apache-airflow")) == checked, f"pyproject pins {pinned}, checked {checked}"
+
+
+def test_dag_test_takes_the_arguments_the_runner_passes():
+    from airflow.sdk import DAG
+
+    parameters = inspect.signature(DAG.test).parameters
+    for name in ("logical_date", "run_after", "run_conf"):
+        assert name in parameters, f"DAG.test has no '{name}' parameter any more: {list(parameters)}"
+
+
+def test_dag_runs_have_the_columns_the_runner_reads():
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
+
+    for column in ("dag_id", "run_id", "state", "logical_date", "run_after", "conf"):
+        assert column in DagRun.__table__.columns, f"DagRun has no column '{column}'"
+    assert callable(DagRun.get_task_instances)
+    assert DagRunState.QUEUED and DagRunState.FAILED and TaskInstanceState.FAILED
+    assert TaskInstanceState.RUNNING not in State.finished and TaskInstanceState.SUCCESS in State.finished
+
+
+def test_the_dag_bag_parses_the_dags_folder_and_reports_import_errors_by_file():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(settings.dags_dir()))
+    assert isinstance(bag.import_errors, dict) and "churn_ingest" in bag.dag_ids
+    assert bag.dags["churn_ingest"].dag_id == "churn_ingest"
+
+
+def test_a_runs_conf_resolves_into_dag_params_that_the_runner_restores():
+    dag = inprocess.load_dag("churn_train")
+    before = dag.params["reason"]
+    with inprocess.params_restored(dag):
+        dag.params["reason"] = "changed in place, as a run's conf does"
+    assert dag.params["reason"] == before
