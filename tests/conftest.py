@@ -1,8 +1,16 @@
 """Test harness: one throw-away $MLOPS_HOME per session, set before Airflow is imported.
 
-Airflow reads AIRFLOW_HOME once per process, so the metadata DB is per session;
-data folders (curated, quarantine, reports, GX state) are per test, through the
-``home`` fixture, because the pipeline reads $MLOPS_HOME at call time.
+Airflow reads AIRFLOW_HOME once per process, so the metadata DB is per session
+(per worker under pytest-xdist: each worker is its own process); data folders
+(curated, quarantine, reports, GX state) are per test, through the ``home``
+fixture, because the pipeline reads $MLOPS_HOME at call time. Tests that need
+an Airflow state of their own (the whole loop) run the ``mlops`` command in a
+subprocess with its own $MLOPS_HOME.
+
+Lanes (markers, set here from the folder a test is in): ``unit``, ``integration``
+(real libraries and stores, no DAG run), ``e2e`` (real DAG runs), ``slow`` (a
+whole loop over many days), ``postgres`` (uses the local PostgreSQL server).
+``make test-fast`` runs what is neither ``e2e`` nor ``slow``.
 """
 
 from __future__ import annotations
@@ -115,6 +123,20 @@ def postgres_url() -> str:
     admin.dispose()
 
 
+_LANES = {"unit": "unit", "dags": "unit", "data": "integration", "integration": "integration", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its lane, and start the slow ones first (so that, spread over
+    xdist workers, a whole-loop test does not begin last and decide the suite's duration)."""
+    for item in items:
+        folder = Path(item.fspath).relative_to(_REPO / "tests").parts[0]
+        item.add_marker(getattr(pytest.mark, _LANES.get(folder, "integration")))
+        if "postgres_url" in getattr(item, "fixturenames", ()) or "postgres" in item.name:
+            item.add_marker(pytest.mark.postgres)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION, ignore_errors=True)
 
@@ -126,9 +148,9 @@ LABELLED_DAYS = 18
 LABELLED_END = LABELLED_START + dt.timedelta(days=LABELLED_DAYS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def labelled_history(tmp_path_factory) -> Path:
-    """Built once per test module; use ``labelled_home`` to get a copy of it."""
+    """Built once per session (per xdist worker); use ``labelled_home`` to get a copy of it."""
     from pipelines.config import get_usecase
     from pipelines.features.build import build_feature_partition
     from pipelines.features.definitions import feast_objects

@@ -13,12 +13,18 @@ from pipelines.config.types import NAME_PATTERN, Aggregation, ColumnType, Strict
 class ColumnSpec(Strict):
     """One column of a source table, with the checks that make a row valid."""
 
-    name: str
-    type: ColumnType
-    nullable: bool = False
-    min: float | None = None
-    max: float | None = None
-    values: list[str] | None = None
+    name: str = Field(description="Column name in the source table (a lower-case identifier).")
+    type: ColumnType = Field(description="How the column is read and checked.")
+    nullable: bool = Field(
+        default=False, description="Whether nulls are allowed (a null otherwise quarantines the partition)."
+    )
+    min: float | None = Field(
+        default=None, description="Smallest valid value (numeric columns); below it is a critical failure."
+    )
+    max: float | None = Field(
+        default=None, description="Largest valid value (numeric columns); above it is a critical failure."
+    )
+    values: list[str] | None = Field(default=None, description="The allowed values of a category column.")
     mean_warning: tuple[float, float] | None = Field(
         default=None, description="Expected range of the column mean; outside it only warns."
     )
@@ -47,11 +53,11 @@ class ColumnSpec(Strict):
 class DatasetSpec(Strict):
     """A source table that is ingested by data interval into its own partitions."""
 
-    table: str
+    table: str = Field(description="Table (or view) in the source database.")
     event_time: str = Field(description="Timestamp column that places a row in a data interval.")
     key: list[str] = Field(min_length=1, description="Columns that identify a row.")
-    columns: list[ColumnSpec] = Field(min_length=1)
-    min_rows_warning: int = Field(default=0, ge=0)
+    columns: list[ColumnSpec] = Field(min_length=1, description="The columns read, each with its checks.")
+    min_rows_warning: int = Field(default=0, ge=0, description="Fewer rows in an interval only warn (0: never).")
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> DatasetSpec:
@@ -84,8 +90,10 @@ class DatasetSpec(Strict):
 
 
 class SourceSpec(Strict):
-    connection_id: str = "mlops_source"
-    datasets: dict[str, DatasetSpec] = Field(min_length=1)
+    connection_id: str = Field(default="mlops_source", description="Airflow connection of the source database.")
+    datasets: dict[str, DatasetSpec] = Field(
+        min_length=1, description="Dataset name -> table; each becomes an ingest task."
+    )
 
     @field_validator("datasets")
     @classmethod
@@ -97,17 +105,17 @@ class SourceSpec(Strict):
 
 
 class EntitySpec(Strict):
-    name: str
-    type: Literal["int", "string"] = "int"
+    name: str = Field(description="Entity id column, present in every dataset.")
+    type: Literal["int", "string"] = Field(default="int", description="Type of the entity id.")
 
 
 class ScheduleSpec(Strict):
     ingest: str = Field(default="0 0 * * *", description="Cron expression of the ingestion runs.")
-    timezone: str = "UTC"
-    start_date: dt.date
-    catchup: bool = False
-    retries: int = Field(default=2, ge=2)
-    retry_delay_minutes: float = Field(default=5, gt=0)
+    timezone: str = Field(default="UTC", description="IANA time zone of the cron ticks: days are local days.")
+    start_date: dt.date = Field(description="First day the DAGs have intervals for.")
+    catchup: bool = Field(default=False, description="Whether the scheduler runs every missed interval of ingestion.")
+    retries: int = Field(default=2, ge=2, description="Retries of every task (bad input fails at once, without them).")
+    retry_delay_minutes: float = Field(default=5, gt=0, description="Minutes between two tries of a task.")
 
     @field_validator("ingest")
     @classmethod
@@ -138,10 +146,12 @@ class ScheduleSpec(Strict):
 
 
 class LabelSpec(Strict):
-    dataset: str
-    column: str
-    reference_time: str
-    delay_days: int = Field(ge=0)
+    dataset: str = Field(description="Dataset that holds the labels.")
+    column: str = Field(description="The label column (0/1 for binary, a number for regression).")
+    reference_time: str = Field(
+        description="Timestamp column of the moment the label is about (its day is the one predicted)."
+    )
+    delay_days: int = Field(ge=0, description="Days after the reference time that the label arrives.")
 
 
 class FeaturesSpec(Strict):
@@ -156,7 +166,9 @@ class FeaturesSpec(Strict):
     )
     ttl_days: int = Field(ge=1, description="How long a feature row stays valid for serving and joins.")
     windows_days: list[int] = Field(min_length=1, description="Rolling windows, in days, ending at the interval end.")
-    aggregates: dict[str, list[Aggregation]] = Field(default_factory=dict)
+    aggregates: dict[str, list[Aggregation]] = Field(
+        default_factory=dict, description="Numeric column -> aggregations computed over each window."
+    )
     trends: list[str] = Field(default_factory=list, description="Mean over the shortest window minus the longest.")
     latest: list[str] = Field(default_factory=list, description="The column's value on the entity's last day.")
     one_hot: list[str] = Field(default_factory=list, description="Category columns encoded as 0/1 per allowed value.")

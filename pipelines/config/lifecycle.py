@@ -13,8 +13,10 @@ from pipelines.config.types import Strict, cron_period
 class CandidateSpec(Strict):
     """One model family to train; ``params`` go to the estimator as they are."""
 
-    kind: Literal["logistic", "ridge", "xgboost"]
-    params: dict[str, Any] = Field(default_factory=dict)
+    kind: Literal["logistic", "ridge", "xgboost"] = Field(
+        description="Model family (logistic for binary, ridge for regression, xgboost for both)."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the estimator.")
 
 
 class PromotionSpec(Strict):
@@ -33,7 +35,9 @@ class PromotionSpec(Strict):
     min_segment_minority: int = Field(
         default=10, ge=1, description="Classification: segments with fewer rows of the rarer class are not judged."
     )
-    min_holdout_rows: int = Field(default=200, ge=1)
+    min_holdout_rows: int = Field(
+        default=200, ge=1, description="Fewest holdout rows a decision may rest on (the first model too)."
+    )
 
 
 class _Scheduled(Strict):
@@ -68,11 +72,15 @@ class TrainingSpec(_Scheduled):
         description="Reference days this close to schedule.start_date are never trained on: their rolling "
         "features saw less history than their windows claim (set it to the longest window).",
     )
-    seed: int = 42
-    primary_metric: str = "roc_auc"
+    seed: int = Field(default=42, description="Seed of every candidate: the same data gives the same models.")
+    primary_metric: str = Field(
+        default="roc_auc", description="Metric that picks the best candidate and gates promotion."
+    )
     segments: list[str] = Field(default_factory=list, description="One-hot feature columns to report metrics by.")
-    candidates: dict[str, CandidateSpec] = Field(min_length=1)
-    promotion: PromotionSpec
+    candidates: dict[str, CandidateSpec] = Field(
+        min_length=1, description="Candidate name -> model; each trains in its own MLflow run."
+    )
+    promotion: PromotionSpec = Field(description="The champion/challenger gate.")
 
 
 class InferenceSpec(Strict):
@@ -136,4 +144,6 @@ class MonitoringSpec(_Scheduled):
     wait_hours: float = Field(
         default=6, gt=0, description="How long a run waits for its day's features before it fails."
     )
-    retrain: RetrainPolicySpec = Field(default_factory=RetrainPolicySpec)
+    retrain: RetrainPolicySpec = Field(
+        default_factory=RetrainPolicySpec, description="When the monitor triggers a retrain."
+    )

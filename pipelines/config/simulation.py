@@ -18,7 +18,7 @@ class TargetSpec(Strict):
     ``<category column>=<value>`` (1 when the row has that value, else 0).
     """
 
-    intercept: float = 0.0
+    intercept: float = Field(default=0.0, description="Constant added to every label.")
     noise: float = Field(default=1.0, ge=0, description="Standard deviation of the label's noise.")
     terms: dict[str, float] = Field(min_length=1, description="Term -> weight.")
 
@@ -55,15 +55,19 @@ class SimulationSpec(Strict):
     ``drift_day``). The combinations are checked with the other cross-references.
     """
 
-    generator: Literal["churn", "synthetic"] = "churn"
-    start: dt.date
-    days: int = Field(default=30, ge=1)
+    generator: Literal["churn", "synthetic"] = Field(
+        default="churn", description="The telecom world of the demo, or one drawn from the column specs."
+    )
+    start: dt.date = Field(description="First simulated day.")
+    days: int = Field(default=30, ge=1, description="Days simulated.")
     customers: int | None = Field(default=None, ge=1, description="Churn generator: customers on day 0.")
     entities: int | None = Field(default=None, ge=1, description="Synthetic generator: entities, each active daily.")
-    seed: int = 7
-    drift_day: int | None = Field(default=None, ge=0)
-    target: TargetSpec | None = None
-    drift: DriftSpec | None = None
+    seed: int = Field(default=7, description="Seed of the generator: the same settings give the same source.")
+    drift_day: int | None = Field(
+        default=None, ge=0, description="Day index from which the data changes (none: no drift)."
+    )
+    target: TargetSpec | None = Field(default=None, description="Synthetic generator: how labels are made.")
+    drift: DriftSpec | None = Field(default=None, description="Synthetic generator: what changes from drift_day.")
 
     @property
     def population(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipelines.config.checks import cross_reference_problems
 from pipelines.config.data import EntitySpec, FeaturesSpec, LabelSpec, ScheduleSpec, SourceSpec
@@ -16,19 +16,33 @@ from pipelines.config.types import NAME_PATTERN, Strict
 class UseCase(Strict):
     """Everything the pipeline needs to know about one use case."""
 
-    name: str
-    description: str = ""
-    owner: str
-    task: Literal["binary", "regression"]
-    entity: EntitySpec
-    schedule: ScheduleSpec
-    source: SourceSpec
-    label: LabelSpec
-    features: FeaturesSpec | None = None
-    training: TrainingSpec | None = None
-    inference: InferenceSpec | None = None
-    monitoring: MonitoringSpec | None = None
-    simulation: SimulationSpec | None = None
+    name: str = Field(
+        description="Lower-case identifier, equal to the file name: it prefixes DAG ids and names folders."
+    )
+    description: str = Field(
+        default="", description="What the model predicts, for people (the registered model's description)."
+    )
+    owner: str = Field(description="Owner of every DAG and task of the use case, as the Airflow UI shows it.")
+    task: Literal["binary", "regression"] = Field(
+        description="Binary classification (scores are probabilities) or regression."
+    )
+    entity: EntitySpec = Field(description="What one row of features and one prediction is about.")
+    schedule: ScheduleSpec = Field(description="Ingestion schedule, time zone, start date and retries of every DAG.")
+    source: SourceSpec = Field(description="The source database and the tables ingested from it.")
+    label: LabelSpec = Field(description="Where the label is, what it refers to and how late it arrives.")
+    features: FeaturesSpec | None = Field(default=None, description="Optional: the features DAG and the Feast objects.")
+    training: TrainingSpec | None = Field(
+        default=None, description="Optional: the train and rollback DAGs (needs features)."
+    )
+    inference: InferenceSpec | None = Field(
+        default=None, description="Optional: the batch inference DAG (needs training)."
+    )
+    monitoring: MonitoringSpec | None = Field(
+        default=None, description="Optional: the nightly drift monitor (needs training and inference)."
+    )
+    simulation: SimulationSpec | None = Field(
+        default=None, description="Optional: a simulated source for `mlops demo` and `mlops simulate`."
+    )
 
     @field_validator("name")
     @classmethod

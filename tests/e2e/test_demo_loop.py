@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mlops import airflow_admin, inprocess
+from pipelines import settings
 from pipelines.config import get_usecase
 from pipelines.monitoring import policy
 from pipelines.stores import monitoring as store
@@ -28,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh home with the repository's configs as they are (warm-up included), retries fast."""
+    """A fresh state and the repository's configs as they are (warm-up included), retries fast."""
     home, configs = tmp_path / "var", tmp_path / "configs"
     configs.mkdir()
     for path in (REPO / "configs").glob("*.yaml"):
@@ -37,35 +40,34 @@ def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (configs / path.name).write_text(yaml.safe_dump(raw, sort_keys=False))
     monkeypatch.setenv("MLOPS_HOME", str(home))
     monkeypatch.setenv("MLOPS_CONFIGS", str(configs))
-    for conn, db in (("SOURCE", "source.db"), ("WAREHOUSE", "warehouse.db")):
-        url = json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": f"sqlite:///{home / db}"}})
-        monkeypatch.setenv(f"AIRFLOW_CONN_MLOPS_{conn}", url)
-    home.mkdir()
-    airflow_admin.migrate_db()
-    for dag_id in ("churn_train", "store_sales_train"):  # runs queued by other tests in this session's DB
-        for queued in inprocess.queued_runs(dag_id):
-            inprocess.delete_run(dag_id, queued["run_id"])
+    monkeypatch.delenv("AIRFLOW_CONN_MLOPS_SOURCE", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_MLOPS_WAREHOUSE", raising=False)
     return home
 
 
-def _run_loop(name: str, home: Path) -> dict:
+def _demo(home: Path) -> str:
+    """`mlops demo`, as `make demo` runs it: a process of its own with its own Airflow state."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(home / "airflow")
+    mlops = Path(sys.executable).parent / "mlops"
+    done = subprocess.run([str(mlops), "demo"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def _warehouse() -> str:
+    """The demo's warehouse: the default connection of the state in $MLOPS_HOME."""
+    return settings.default_connection_urls()[settings.WAREHOUSE_CONN_ID]
+
+
+@pytest.mark.slow
+def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home):
     from mlops import replay
-    from pipelines.simulation.writer import world_for, write_simulation
 
-    usecase = get_usecase(name)
-    sim = usecase.simulation
-    world = world_for(usecase, sim.start)
-    write_simulation(f"sqlite:///{home / 'source.db'}", usecase, world, sim.days)
-    drift = sim.start + dt.timedelta(days=sim.drift_day)
-    assert replay.run(usecase, sim.start, sim.start + dt.timedelta(days=sim.days), drift) == 0
-    return json.loads(replay.summary_path(usecase).read_text())
-
-
-def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, capsys):
     usecase = get_usecase("churn")
-    summary = _run_loop("churn", demo_home)
+    printed = _demo(demo_home)
+    summary = json.loads(replay.summary_path(usecase).read_text())
     loop = summary["closed_loop"]
-    printed = capsys.readouterr().out
     assert "closed loop:" in printed and "recovery: new champion at" in printed
     assert "time to recovery:" in printed and "thresholds (nights before the known drift" in printed
 
@@ -90,7 +92,7 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, capsys
     assert list((demo_home / "reports" / "churn" / "drift").glob("*.shadow.html"))
 
     # The triggered run carried the monitor's reason, report and window to the train DAG.
-    decisions = store.read(airflow_admin.connection_url("mlops_warehouse"), store.DECISIONS, "churn")
+    decisions = store.read(_warehouse(), store.DECISIONS, "churn")
     trigger = next(d for d in decisions if d["action"] == policy.TRIGGERED)
     record = json.loads((demo_home / "reports" / "churn" / "decisions" / f"v{retrain['version']}.json").read_text())
     assert record["trigger_reason"].startswith("drift monitor") and trigger["conf"]["window_days"] >= 8
@@ -100,7 +102,7 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, capsys
     from pipelines.lineage import trace
 
     day = dt.date.fromisoformat(summary["per_day"][-1]["day"])
-    lineage = trace(usecase, day, airflow_admin.connection_url("mlops_warehouse"))
+    lineage = trace(usecase, day, _warehouse())
     assert lineage["models"][0]["version"] == retrain["version"]
     assert lineage["models"][0]["data_hash"] and lineage["features"]["computed_from"]["validation"]
     assert lineage["monitoring"]["drift_report"] and lineage["monitoring"]["retrain_decision"]["action"]
