@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 UI_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: demo test lint ui mlflow-ui bench venv clean
+.PHONY: demo test test-fast lint docs ui mlflow-ui bench venv clean
 
 venv: $(VENV)/.synced
 
@@ -30,13 +30,25 @@ demo: venv ## Fresh state, then the whole loop on simulated data (4 to 8 minutes
 	rm -rf "$(MLOPS_HOME)"
 	$(BIN)/mlops demo
 
-test: venv ## Lint, then the whole test suite
+# Test workers: one per core (pytest-xdist); each is its own process with its own Airflow state.
+WORKERS ?= auto
+
+test: venv ## Lint, the whole test suite (in parallel), the docs site built strictly
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -n $(WORKERS)
+	$(BIN)/mkdocs build --strict --quiet
+
+test-fast: venv ## The edit-test lane: unit, DAG integrity, data and integration tests (no DAG runs, no whole loop)
+	$(BIN)/pytest -n $(WORKERS) -m "not e2e and not slow"
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+docs: venv ## The configuration reference from the config models, then the docs site (var/site), strictly
+	$(BIN)/python -m mlops.docs_reference docs/reference/configuration.md
+	$(BIN)/mkdocs build --strict
 
 ui: venv ## Airflow (api-server, scheduler, dag-processor, triggerer) on the demo's state
 	$(BIN)/mlops ui --port $(UI_PORT)

@@ -4,9 +4,9 @@ Every entry point reads the same file: the plain ``airflow`` command with only
 ``AIRFLOW_HOME`` set, ``mlops airflow``, ``make ui`` and the in-process runs.
 Only the options below are managed; whatever else a user writes into the file
 is kept, comments included. Environment variables (``AIRFLOW__CORE__...``) still
-win over the file, as Airflow documents, which is how the server profile's
-compose file overrides the embedded defaults. Nothing here imports Airflow: this
-runs before Airflow reads its configuration.
+win over the file, as Airflow documents, so a deployment can override any of
+these defaults without editing it. Nothing here imports Airflow: this runs
+before Airflow reads its configuration.
 """
 
 from __future__ import annotations

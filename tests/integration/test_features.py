@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,22 +16,46 @@ from pipelines.ingestion.ingest import ingest_interval
 from pipelines.simulation.churn import World
 from pipelines.simulation.writer import write_simulation
 from pipelines.stores import feature_store, partitions
+from tests.conftest import set_source_connection
 
 WORLD = World(start=dt.date(2025, 1, 1), customers=150, seed=9, label_delay_days=3)
 D = [dt.datetime(2025, 1, d, tzinfo=dt.UTC) for d in range(1, 11)]
 ONE = dt.timedelta(days=1)
 
 
+@pytest.fixture(scope="module")
+def curated_state(tmp_path_factory) -> Path:
+    """10 curated days of the churn simulation, built once per module; tests get a copy (``curated``)."""
+    from pipelines.config import get_usecase
+
+    root = tmp_path_factory.mktemp("curated") / "var"
+    root.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_HOME", str(root))
+        churn = get_usecase("churn")
+        url = f"sqlite:///{root / 'source.db'}"
+        write_simulation(url, churn, WORLD, 10)
+        for day in D:
+            ingest_interval(url, churn, "activity", day, day + ONE)
+    return root
+
+
 @pytest.fixture
-def curated(sqlite_source, churn):
-    write_simulation(sqlite_source, churn, WORLD, 10)
-    for day in D:
-        ingest_interval(sqlite_source, churn, "activity", day, day + ONE)
+def curated(curated_state, home, monkeypatch, churn):
+    """A copy of the curated days in the test's home, its source as the mlops_source connection."""
+    shutil.rmtree(home)
+    shutil.copytree(curated_state, home)
+    set_source_connection(monkeypatch, f"sqlite:///{home / 'source.db'}")
     return churn
 
 
 @pytest.fixture
 def store(curated):
+    """The last 3 days' features built, applied and materialized in a fresh Feast state.
+
+    (Built per test, not copied: Feast's registry records the feature partitions by
+    absolute path, so a copied registry would differ from a fresh apply.)
+    """
     store = feature_store.get_store()
     for day in D[-3:]:
         build_feature_partition(curated, day, day + ONE)
