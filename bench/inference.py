@@ -46,8 +46,7 @@ def prepare(home: Path, entities: int) -> None:
     os.environ["MLOPS_HOME"] = str(home)
     from pipelines.config import get_usecase
     from pipelines.features.definitions import feast_objects
-    from pipelines.stores import feature_store
-    from pipelines.training import promotion, tracking
+    from pipelines.stores import feature_store, mlflow_store
     from pipelines.training.dataset import model_features
     from pipelines.training.model import Fitted, ScoringModel
 
@@ -60,15 +59,15 @@ def prepare(home: Path, entities: int) -> None:
     booster = xgb.train({"tree_method": "hist", "max_depth": 6, "objective": "binary:logistic", "seed": 0},
                         xgb.DMatrix(sample.to_numpy(), label=labels), num_boost_round=200)  # fmt: skip
     model = ScoringModel(Fitted("xgboost", "binary", booster, best_iteration=199), features, 0.5)
-    tracking.configure()
-    with mlflow.start_run(experiment_id=tracking.experiment_id("churn")) as run:
+    mlflow_store.configure()
+    with mlflow.start_run(experiment_id=mlflow_store.experiment_id("churn")) as run:
         mlflow.set_tag("feature_service", "churn_v1")
         info = mlflow.pyfunc.log_model(
             name="model", python_model=model, signature=infer_signature(sample.head(5), model.predict(None,
             sample.head(5))), input_example=sample.head(5), pip_requirements=[]
         )  # fmt: skip
-    version = promotion.register_challenger(usecase, info.model_uri, run.info.run_id, {"threshold": "0.5"})
-    promotion.move_champion(tracking.configure(), "churn", version, None)
+    version = mlflow_store.register_challenger(usecase, info.model_uri, run.info.run_id, {"threshold": "0.5"})
+    mlflow_store.move_champion(mlflow_store.configure(), "churn", version, None)
 
 
 def score(home: Path) -> dict:
@@ -100,12 +99,11 @@ def raw(home: Path) -> dict:
     os.environ["MLOPS_HOME"] = str(home)
     from pipelines.config import get_usecase
     from pipelines.features.definitions import FEATURES_ZONE
-    from pipelines.stores import partitions
-    from pipelines.training import tracking
+    from pipelines.stores import mlflow_store, partitions
     from pipelines.training.dataset import model_features
 
     usecase = get_usecase("churn")
-    tracking.configure()
+    mlflow_store.configure()
     scoring = mlflow.pyfunc.load_model("models:/churn@champion").unwrap_python_model()
     key = partitions.partition_key(START, START + ONE)
     frame = pd.read_parquet(partitions.partition_path(FEATURES_ZONE, "churn", "activity", key))

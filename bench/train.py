@@ -54,7 +54,8 @@ def prepare(home: Path, entities: int, days: int):
 def training_task(end) -> dict:
     """The work of churn_train for one candidate, timed step by step."""
     from pipelines.config import get_usecase
-    from pipelines.training import promotion
+    from pipelines.promotion.gate import gate
+    from pipelines.stores import mlflow_store
     from pipelines.training.dataset import build_training_data, split_by_time
     from pipelines.training.train import train_candidates
 
@@ -68,10 +69,10 @@ def training_task(end) -> dict:
     steps["train_and_log"] = time.perf_counter() - t
     best = outcome.best_result()
     t = time.perf_counter()
-    version = promotion.register_challenger(usecase, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
+    version = mlflow_store.register_challenger(usecase, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
     steps["register"] = time.perf_counter() - t
     t = time.perf_counter()
-    record = promotion.gate(usecase, version, split_by_time(data.frame, usecase.training).holdout)
+    record = gate(usecase, version, split_by_time(data.frame, usecase.training).holdout)
     steps["gate"] = time.perf_counter() - t
     return {
         "rows": len(data.frame),

@@ -40,7 +40,7 @@ def build_rollback_dag(usecase: UseCase) -> None:
         @task
         def move_champion() -> dict:
             from dagkit import run_facts, task_errors
-            from pipelines.training.promotion import rollback_requested
+            from pipelines.promotion.rollback import rollback_requested
 
             ctx = get_current_context()
             params, run = ctx["params"], run_facts(ctx)

@@ -163,7 +163,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _model_status(usecase: UseCase) -> dict | None:
-    from pipelines.training.promotion import model_status
+    from pipelines.promotion.status import model_status
 
     return model_status(usecase)
 
@@ -190,11 +190,13 @@ def cmd_mlflow_ui(args: argparse.Namespace) -> int:
     """Start MLflow's UI on the project's tracking store, artefacts and registry."""
     import os
 
-    from pipelines.training import tracking
+    from pipelines.stores import mlflow_store
 
-    tracking.mlflow_dir().mkdir(parents=True, exist_ok=True)
-    command = tracking.ui_command(args.port)
-    print(f"MLflow UI: http://127.0.0.1:{args.port}  (store {tracking.tracking_uri()}). Stop with Ctrl-C.", flush=True)
+    mlflow_store.mlflow_dir().mkdir(parents=True, exist_ok=True)
+    command = mlflow_store.ui_command(args.port)
+    print(
+        f"MLflow UI: http://127.0.0.1:{args.port}  (store {mlflow_store.tracking_uri()}). Stop with Ctrl-C.", flush=True
+    )
     bin_dir = Path(sys.executable).parent
     os.execvp(str(bin_dir / command[0]), [str(bin_dir / command[0]), *command[1:]])
     return 0  # not reached

@@ -57,14 +57,15 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def champion_version(usecase: UseCase) -> str | None:
-    from pipelines.training.promotion import model_status
+    from pipelines.promotion.status import model_status
 
     status = model_status(usecase)
     return status["aliases"].get("champion") if status else None
 
 
 def latest_verdict(usecase: UseCase) -> str:
-    from pipelines.training.promotion import decisions_dir, verdict
+    from pipelines.promotion.decisions import decisions_dir
+    from pipelines.promotion.gate import verdict
 
     records = sorted(decisions_dir(usecase).glob("v*.json"), key=lambda p: p.stat().st_mtime)
     return verdict(json.loads(records[-1].read_text())) if records else ""

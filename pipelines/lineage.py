@@ -49,8 +49,9 @@ def trace(usecase: UseCase, day: dt.date, warehouse_url: str) -> dict[str, Any]:
     """
     from pipelines.features.definitions import FEATURES_ZONE
     from pipelines.inference.batch import DATASETS, PREDICTIONS_ZONE
+    from pipelines.promotion.decisions import decisions_dir
+    from pipelines.stores import mlflow_store
     from pipelines.stores import monitoring as store
-    from pipelines.training import promotion, tracking
 
     start, end = _day_interval(day)
     key = partitions.partition_key(start, end)
@@ -64,10 +65,10 @@ def trace(usecase: UseCase, day: dt.date, warehouse_url: str) -> dict[str, Any]:
     )
     versions = sorted(served["model_version"].astype(str).unique())
     models = []
-    client = tracking.configure()
+    client = mlflow_store.configure()
     for version in versions:
         rows = served[served["model_version"].astype(str) == version]
-        decision_path = promotion.decisions_dir(usecase) / f"v{version}.json"
+        decision_path = decisions_dir(usecase) / f"v{version}.json"
         record = json.loads(decision_path.read_text()) if decision_path.exists() else {}
         run_id = str(rows["training_run_id"].iloc[0])
         try:

@@ -33,8 +33,7 @@ from pipelines.config import UseCase
 from pipelines.errors import BadInput
 from pipelines.features.definitions import FEATURES_ZONE, feature_service_name
 from pipelines.intervals import parse_interval
-from pipelines.stores import feature_store, partitions, warehouse
-from pipelines.training import promotion, tracking
+from pipelines.stores import feature_store, mlflow_store, partitions, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -69,53 +68,50 @@ class PinnedModel:
 
     @property
     def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
+        return mlflow_store.version_uri(self.name, self.version)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def pin(usecase: UseCase, alias: str = promotion.CHAMPION) -> PinnedModel | None:
+def pin(usecase: UseCase, alias: str = mlflow_store.CHAMPION) -> PinnedModel | None:
     """The version holding ``alias`` now, checked to load; None for an absent challenger.
 
     Raises:
         NoChampion: no version holds ``champion``.
         ModelUnavailable: the version's artefact is missing or broken.
     """
-    import mlflow.pyfunc
-
-    client = tracking.configure()
-    name = promotion.model_name(usecase)
-    version = promotion.alias_version(client, name, alias)
+    client = mlflow_store.configure()
+    name = mlflow_store.model_name(usecase)
+    version = mlflow_store.alias_version(client, name, alias)
     if version is None:
-        if alias == promotion.CHAMPION:
+        if alias == mlflow_store.CHAMPION:
             raise NoChampion(f"no champion for '{name}': run {usecase.dag_id('train')} first")
         return None
     mv = client.get_model_version(name, version)
     try:
-        mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        mlflow_store.load_model(mlflow_store.version_uri(name, version))
     except Exception as exc:
         raise ModelUnavailable(
             f"{alias} {name} v{version} cannot be loaded (artefact {mv.source}): {type(exc).__name__}: "
             f"{str(exc)[:300]}. Roll back with {usecase.dag_id('rollback')} or train again"
         ) from None
     run = client.get_run(mv.run_id)
-    threshold = (mv.tags or {}).get("threshold")
     return PinnedModel(
         name=name,
         alias=alias,
         version=str(version),
         training_run_id=mv.run_id,
         feature_service=run.data.tags.get("feature_service", ""),
-        threshold=float(threshold) if threshold not in (None, "", "None") else None,
+        threshold=mlflow_store.decision_threshold(mv),
     )
 
 
-def pin_models(usecase: UseCase) -> dict[str, dict[str, Any] | None]:
-    """The champion to score with and the challenger to shadow-score, pinned for one run.
+def pin_pair(usecase: UseCase) -> tuple[PinnedModel, PinnedModel | None]:
+    """The champion and the challenger, pinned for one run (of inference or of the monitor).
 
-    Shadow scoring is best effort: a challenger that cannot be pinned is logged and
-    left out, and never blocks the champion's scores.
+    The challenger is best effort: one that cannot be pinned is logged and left out
+    (None), and never blocks what the champion does.
 
     Raises:
         NoChampion, ModelUnavailable: the champion cannot be pinned.
@@ -123,10 +119,20 @@ def pin_models(usecase: UseCase) -> dict[str, dict[str, Any] | None]:
     champion = pin(usecase)
     assert champion is not None
     try:
-        challenger = pin(usecase, promotion.CHALLENGER)
+        challenger = pin(usecase, mlflow_store.CHALLENGER)
     except BadInput as exc:
-        log.warning("no shadow scoring this run: %s", exc)
+        log.warning("no challenger this run (shadow scores and comparisons are best effort): %s", exc)
         challenger = None
+    return champion, challenger
+
+
+def pin_models(usecase: UseCase) -> dict[str, dict[str, Any] | None]:
+    """The champion to score with and the challenger to shadow-score (:func:`pin_pair`), as mappings.
+
+    Raises:
+        NoChampion, ModelUnavailable: the champion cannot be pinned.
+    """
+    champion, challenger = pin_pair(usecase)
     return {"champion": champion.to_dict(), "challenger": challenger.to_dict() if challenger else None}
 
 
@@ -151,21 +157,12 @@ def feature_chunks(
 ) -> Iterator[pd.DataFrame]:
     """The features of the entities active in ``[start, end)`` as of ``end``, ``chunk_rows`` at a time:
     the entity key and the columns ``service`` serves (from the Feast registry)."""
-    import pyarrow.parquet as pq
-
     from pipelines.features.build import check_definitions
 
     check_definitions(usecase)
     names = feature_store.service_features(feature_store.get_store(), service)
     path = feature_partition(usecase, start, end)
-    # No pre-buffering, one row group at a time: memory follows the chunk and the row
-    # group (partitions are written in row groups of ROW_GROUP_ROWS), not the file.
-    with pq.ParquetFile(path, pre_buffer=False) as file:
-        for group in range(file.num_row_groups):
-            for batch in file.iter_batches(
-                batch_size=chunk_rows, row_groups=[group], columns=[usecase.entity.name, *names]
-            ):
-                yield batch.to_pandas()
+    yield from partitions.iter_chunks(path, [usecase.entity.name, *names], chunk_rows)
 
 
 def check_signature(model: Any, frame: pd.DataFrame) -> list[str]:
@@ -231,18 +228,16 @@ def score_interval(
     Writes ``predictions`` (and ``shadow_predictions`` when a distinct challenger is
     given) for the interval in one transaction, and the Parquet partition(s) after it.
     """
-    import mlflow.pyfunc
-
     t0 = time.perf_counter()
-    tracking.configure()  # this task may run in its own process: point MLflow at the project's store
+    mlflow_store.configure()  # this task may run in its own process: point MLflow at the project's store
     chunk_rows = chunk_rows or (usecase.inference.chunk_rows if usecase.inference else 100_000)
     entities = partitions.read_info(feature_partition(usecase, start, end)).rows
     key = partitions.partition_key(start, end)
-    models = {"champion": mlflow.pyfunc.load_model(champion.uri)}
+    models = {"champion": mlflow_store.load_model(champion.uri)}
     pinned = {"champion": champion}
     if challenger is not None and challenger.version != champion.version:
         try:
-            models["shadow"] = mlflow.pyfunc.load_model(challenger.uri)
+            models["shadow"] = mlflow_store.load_model(challenger.uri)
             pinned["shadow"] = challenger
         except Exception as exc:  # shadow scoring is best effort: it never blocks the champion's scores
             log.warning("challenger v%s does not load (%s): no shadow scores this run", challenger.version, exc)

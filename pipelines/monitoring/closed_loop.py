@@ -19,8 +19,8 @@ from typing import Any
 
 from pipelines.config import UseCase
 from pipelines.monitoring import policy
+from pipelines.promotion.decisions import decisions_dir
 from pipelines.stores import monitoring as store
-from pipelines.training import promotion
 
 DRIFT_SIGNALS = ("data drift", "prediction drift")
 RECOVERY_TARGET = 0.95  # new champion's post-drift metric / old champion's pre-drift metric
@@ -33,7 +33,7 @@ def _day(night: str) -> str:
 
 def promotion_records(usecase: UseCase) -> list[dict[str, Any]]:
     """Promotion decision records, oldest version first."""
-    paths = promotion.decisions_dir(usecase).glob("v*.json")
+    paths = decisions_dir(usecase).glob("v*.json")
     return sorted((json.loads(p.read_text()) for p in paths), key=lambda r: int(r["version"]))
 
 

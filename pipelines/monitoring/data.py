@@ -27,8 +27,8 @@ from pipelines.config import UseCase
 from pipelines.days import day_start as start_of_day
 from pipelines.errors import BadInput
 from pipelines.inference.batch import DATASETS, PREDICTIONS_ZONE, check_signature, feature_partition
+from pipelines.promotion.decisions import decisions_dir
 from pipelines.stores import partitions
-from pipelines.training import promotion
 from pipelines.training.dataset import load_labels, model_features, read_training_data
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Reference:
 
 def decision_record(usecase: UseCase, version: str) -> dict[str, Any]:
     """The promotion record of ``version`` (its training set, hash, holdout metrics)."""
-    path = promotion.decisions_dir(usecase) / f"v{version}.json"
+    path = decisions_dir(usecase) / f"v{version}.json"
     if not path.exists():
         raise NoReference(f"{usecase.name} v{version} has no decision record ({path}): not trained by this pipeline?")
     return json.loads(path.read_text())

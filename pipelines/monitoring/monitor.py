@@ -28,8 +28,9 @@ from pipelines.config import MonitoringSpec, RetrainPolicySpec, UseCase
 from pipelines.errors import BadInput
 from pipelines.monitoring import data, policy
 from pipelines.monitoring.live import live_metrics, live_note, served_metric
+from pipelines.stores import mlflow_store
 from pipelines.stores import monitoring as store
-from pipelines.training import metrics, promotion, tracking
+from pipelines.training import metrics
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,10 @@ def readiness(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple[s
     ``skip`` (no champion, or no entity active in the current window), with a message."""
     from pipelines.inference.batch import feature_partition
     from pipelines.stores import partitions
-    from pipelines.training.promotion import CHAMPION, alias_version, model_name
 
     spec = spec_of(usecase)
-    if alias_version(tracking.configure(), model_name(usecase), CHAMPION) is None:
+    client = mlflow_store.configure()
+    if mlflow_store.alias_version(client, mlflow_store.model_name(usecase), mlflow_store.CHAMPION) is None:
         return "skip", f"no champion for {usecase.name} yet: nothing to monitor (run {usecase.dag_id('train')})"
     try:
         feature_partition(usecase, start, end)
@@ -105,26 +106,18 @@ def measure(
         NoReference: the champion's training window cannot be read.
         ReportRenderError: the HTML could not be written (the numbers are recorded first).
     """
-    import mlflow
-    import mlflow.pyfunc
-
-    from pipelines.inference.batch import pin
+    from pipelines.inference.batch import pin_pair
     from pipelines.monitoring import report
 
     t0 = time.perf_counter()
     spec = spec_of(usecase)
-    client = tracking.configure()
-    champion = pin(usecase)
-    assert champion is not None
-    try:  # the comparison with a challenger is best effort: a broken one never blocks the night
-        challenger = pin(usecase, "challenger")
-    except BadInput as exc:
-        log.warning("no champion/challenger comparison tonight: %s", exc)
-        challenger = None
+    client = mlflow_store.configure()
+    # The comparison with a challenger is best effort: a broken one never blocks the night.
+    champion, challenger = pin_pair(usecase)
     current_start = end - dt.timedelta(days=spec.current_days)
     cur, current_rows = data.current(usecase, current_start, end, spec.sample_rows)
     ref = data.reference(usecase, champion.version, spec.sample_rows)
-    model = mlflow.pyfunc.load_model(champion.uri)
+    model = mlflow_store.load_model(champion.uri)
     features = data.model_features(usecase)
     log.info(
         "monitoring %s [%s, %s): %d current rows (%d compared) against v%s's training window [%s, %s) "
@@ -140,7 +133,8 @@ def measure(
     if challenger is not None:
         thresholds[challenger.version] = challenger.threshold
     for version in {str(v) for v in served["model_version"].unique()} - set(thresholds):
-        thresholds[version] = promotion.version_threshold(client, usecase, version)
+        found = mlflow_store.find_version(client, mlflow_store.model_name(usecase), version)
+        thresholds[version] = mlflow_store.decision_threshold(found)
     live = live_metrics(usecase, served, thresholds)
     primary = ref.primary_metric
     mine = served[served["model_version"].astype(str) == champion.version]
@@ -303,12 +297,9 @@ def _write_history(url: str, usecase: UseCase, end: dt.datetime, record: dict[st
 
 def _log_to_mlflow(client: Any, usecase: UseCase, record: dict[str, Any], files: list[Path]) -> str:
     """One run per night in ``<use case>_monitoring``, named after the day; a rerun replaces the night's run."""
-    import mlflow
-
-    experiment = tracking.experiment_id(f"{usecase.name}_monitoring")
+    experiment = mlflow_store.experiment_id(f"{usecase.name}_monitoring")
     name = f"drift {record['day']}"
-    for old in client.search_runs([experiment], filter_string=f"tags.mlflow.runName = '{name}'"):
-        client.delete_run(old.info.run_id)
+    mlflow_store.delete_runs_named(client, experiment, name)
     values = {
         "drift_share": record["drift_share"],
         "drifted_features": len(record["drifted_features"]),
@@ -322,9 +313,9 @@ def _log_to_mlflow(client: Any, usecase: UseCase, record: dict[str, Any], files:
     for pair in (record.get("shadow") or {}).get("by_pair", []):  # champion vs challenger on the same rows
         values[f"shadow_v{pair['champion']}_{record['primary_metric']}"] = pair["champion_metric"]
         values[f"shadow_v{pair['challenger']}_{record['primary_metric']}"] = pair["challenger_metric"]
-    with mlflow.start_run(experiment_id=experiment, run_name=name) as run:
-        mlflow.log_metrics({k: float(v) for k, v in values.items() if metrics.is_number(v)})
-        mlflow.set_tags(
+    with mlflow_store.start_run(experiment, name) as run:
+        mlflow_store.log_metrics({k: float(v) for k, v in values.items() if metrics.is_number(v)})
+        mlflow_store.set_tags(
             {
                 "usecase": usecase.name,
                 "champion_version": record["champion_version"],
@@ -335,7 +326,7 @@ def _log_to_mlflow(client: Any, usecase: UseCase, record: dict[str, Any], files:
             }
         )
         for path in files:
-            mlflow.log_artifact(str(path), artifact_path="drift")
+            mlflow_store.log_artifact(path, "drift")
     return run.info.run_id
 
 

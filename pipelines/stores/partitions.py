@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -241,6 +242,28 @@ def read_partition(path: Path, columns: list[str] | None = None) -> pd.DataFrame
         raise FileNotFoundError(f"partition {path} does not exist")
     try:
         return pd.read_parquet(path, columns=columns)
+    except Exception as exc:
+        raise _corrupt(path, exc) from exc
+
+
+def iter_chunks(path: Path, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A partition's rows (``columns`` only), at most ``chunk_rows`` at a time, in file order.
+
+    Raises:
+        FileNotFoundError: there is no partition at ``path``.
+        CorruptPartition: the file cannot be read.
+    """
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        raise FileNotFoundError(f"partition {path} does not exist")
+    try:
+        # No pre-buffering, one row group at a time: memory follows the chunk and the row
+        # group (partitions are written in row groups of ROW_GROUP_ROWS), not the file.
+        with pq.ParquetFile(path, pre_buffer=False) as file:
+            for group in range(file.num_row_groups):
+                for batch in file.iter_batches(batch_size=chunk_rows, row_groups=[group], columns=columns):
+                    yield batch.to_pandas()
     except Exception as exc:
         raise _corrupt(path, exc) from exc
 

@@ -1,1 +1,1 @@
-"""Training, tracking, registration and promotion of a use case's model (no Airflow imports)."""
+"""Training of a use case's model: training sets, candidates, tracked runs, model cards (no Airflow imports)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from pipelines import settings
 from pipelines.config import UseCase
-from pipelines.training import tracking
+from pipelines.stores import mlflow_store
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,8 @@ def _what_is_scored(usecase: UseCase) -> str:
 
 
 def _features(run: Any) -> list[str]:
-    import mlflow
-
     try:
-        model = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
-        return [c.name for c in model.signature.inputs.inputs]
+        return mlflow_store.signature_columns(f"runs:/{run.info.run_id}/model")
     except Exception:  # no signature: say so rather than fail the card
         return ["(not recorded)"]
 
@@ -119,8 +116,8 @@ def _limitations(usecase: UseCase, record: dict[str, Any], split: dict) -> list[
         f"- Labels arrive {usecase.label.delay_days} days late: live performance of recent days is unknown "
         "until then; the drift monitor watches inputs and scores meanwhile.",
     ]
+    from pipelines.promotion.policy import judged
     from pipelines.training.dataset import spec_of
-    from pipelines.training.promotion import judged
 
     spec = spec_of(usecase)
     small = [
@@ -154,7 +151,7 @@ def cards_dir(usecase: UseCase) -> Path:
 
 def publish(usecase: UseCase, version: str, record: dict[str, Any], split: dict) -> Path:
     """Write the card of ``version`` (Markdown and HTML), log both to its run, link them from its description."""
-    client = tracking.configure()
+    client = mlflow_store.configure()
     name = record["model"]
     mv = client.get_model_version(name, version)
     run = client.get_run(mv.run_id)

@@ -84,7 +84,7 @@ def train_planned(usecase: UseCase, plan: Mapping[str, Any], tset: Mapping[str, 
 
 def register_best(usecase: UseCase, outcome: Mapping[str, Any]) -> str:
     """Register the best candidate as the challenger; its version."""
-    from pipelines.training.promotion import register_challenger
+    from pipelines.stores.mlflow_store import register_challenger
     from pipelines.training.train import TrainingOutcome
 
     best = TrainingOutcome.from_dict(dict(outcome)).best_result()
@@ -105,7 +105,8 @@ def gate_version(
     run: Mapping[str, str],
 ) -> dict:
     """Judge the challenger on the holdout, promote or not, publish its model card; the decision."""
-    from pipelines.training import card, promotion
+    from pipelines.promotion.gate import gate, verdict
+    from pipelines.training import card
     from pipelines.training.dataset import read_training_data, split_by_time, with_split
 
     split = with_split(usecase, plan.get("validation_days"), plan.get("holdout_days")).training
@@ -120,7 +121,7 @@ def gate_version(
         "training_set": tset["path"],
         "data_hash": tset["content_hash"],
     }
-    record = promotion.gate(usecase, version, holdout, force=plan["force_promote"], context=context)
+    record = gate(usecase, version, holdout, force=plan["force_promote"], context=context)
     card.publish(usecase, version, record, outcome["split"])
-    log.info(promotion.verdict(record))
+    log.info(verdict(record))
     return {k: record[k] for k in ("model", "version", "decision", "reason", "forced", "compared_with")}

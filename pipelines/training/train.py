@@ -20,7 +20,8 @@ import numpy as np
 from pipelines import settings
 from pipelines.config import UseCase
 from pipelines.errors import BadInput
-from pipelines.training import candidates, metrics, plots, tracking
+from pipelines.stores import mlflow_store
+from pipelines.training import candidates, metrics, plots
 from pipelines.training.dataset import Split, TrainingData, check_labels, check_split, spec_of, split_by_time
 
 log = logging.getLogger(__name__)
@@ -142,14 +143,12 @@ def train_candidates(
         TrainingDataError: the window cannot be split or has one class only.
         NoCandidateTrained: every candidate failed (each failure is in its run).
     """
-    import mlflow
-
     spec = spec_of(usecase)
     names = check_candidates(usecase, names)
     split = split_by_time(data.frame, spec)
     check_labels(split, data.label, usecase.task)
     check_split(split, usecase)
-    exp = tracking.experiment_id(experiment_name(usecase))
+    exp = mlflow_store.experiment_id(experiment_name(usecase))
     base_tags = {
         "usecase": usecase.name,
         "git_commit": git_commit(),
@@ -157,11 +156,18 @@ def train_candidates(
         "training_window": f"{data.window_start.isoformat()}/{data.window_end.isoformat()}",
         "data_hash": data.content_hash,
     } | (tags or {})
-    dataset = lineage_dataset(data)
+    # Lineage of every run: the training set's file, content hash, window, feature service and schema.
+    dataset = mlflow_store.training_dataset(
+        data.path,
+        f"{data.feature_service}:{data.window_start:%Y-%m-%d}..{data.window_end:%Y-%m-%d} "
+        f"({len(data.frame)} rows, label {data.label})",
+        data.content_hash[:20],
+        data.frame,
+    )
     run_name = f"train {data.window_start:%Y-%m-%d}..{data.window_end:%Y-%m-%d}"
-    with mlflow.start_run(experiment_id=exp, run_name=run_name, tags=base_tags) as parent:
-        mlflow.log_input(dataset, context="training")
-        mlflow.log_params(
+    with mlflow_store.start_run(exp, run_name, base_tags) as parent:
+        mlflow_store.log_input(dataset, "training")
+        mlflow_store.log_params(
             {
                 "window_start": data.window_start.isoformat(),
                 "window_end": data.window_end.isoformat(),
@@ -173,19 +179,19 @@ def train_candidates(
             | {f"{part}_rows": len(getattr(split, part)) for part in PARTS}
             | {f"{part}_days": ",".join(split.days(part)) for part in ("validation", "holdout")}
         )
-        mlflow.log_dict(split.summary(), "split.json")
+        mlflow_store.log_dict(split.summary(), "split.json")
         results = [_train_one(usecase, data, split, name, exp, base_tags, dataset) for name in names]
         trained = [r for r in results if r.status == "trained"]
         failed = [r for r in results if r.status != "trained"]
-        mlflow.set_tag("failed_candidates", ",".join(r.name for r in failed) or "none")
+        mlflow_store.set_tags({"failed_candidates": ",".join(r.name for r in failed) or "none"})
         if not trained:
-            mlflow.set_tag("best_candidate", "none")
+            mlflow_store.set_tags({"best_candidate": "none"})
             raise NoCandidateTrained(
                 "every candidate failed to train: " + "; ".join(f"{r.name}: {r.error}" for r in failed)
             )
         best = max(trained, key=lambda r: _orderable(r.validation.get(spec.primary_metric)))
-        mlflow.set_tag("best_candidate", best.name)
-        mlflow.log_metrics(metrics.flat(best.holdout, "best/holdout/"))
+        mlflow_store.set_tags({"best_candidate": best.name})
+        mlflow_store.log_metrics(metrics.flat(best.holdout, "best/holdout/"))
     for r in results:
         log.info(
             "candidate %s (%s): %s%s",
@@ -197,28 +203,6 @@ def train_candidates(
             else f": {r.error}",
         )
     return TrainingOutcome(parent.info.run_id, exp, results, best.name, split.summary())
-
-
-def lineage_dataset(data: TrainingData) -> Any:
-    """What ``mlflow.log_input`` records of a training set: its file, content hash, window,
-    feature service and column schema. (``mlflow.data.from_pandas`` would infer the schema
-    by visiting every value in Python: 16 of 23 seconds of training on 500k rows.)"""
-    import warnings
-
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.models import infer_signature
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "can be interpreted in multiple ways": both are local files
-        source = resolve_dataset_source(data.path.resolve().as_uri())
-    return MetaDataset(
-        source=source,
-        name=f"{data.feature_service}:{data.window_start:%Y-%m-%d}..{data.window_end:%Y-%m-%d} "
-        f"({len(data.frame)} rows, label {data.label})",
-        digest=data.content_hash[:20],
-        schema=infer_signature(data.frame.head(1000)).inputs,
-    )
 
 
 def _orderable(value: float | None) -> float:
@@ -234,21 +218,18 @@ def _train_one(
     tags: dict[str, str],
     dataset: Any,
 ) -> CandidateResult:
-    import mlflow
-    from mlflow.models import infer_signature
-
     from pipelines.training.model import ScoringModel
 
     spec = spec_of(usecase)
     candidate = spec.candidates[name]
     task = usecase.task
     features = data.features
-    with mlflow.start_run(
-        experiment_id=experiment, run_name=name, nested=True, tags=tags | {"candidate": name, "kind": candidate.kind}
+    with mlflow_store.start_run(
+        experiment, name, tags | {"candidate": name, "kind": candidate.kind}, nested=True
     ) as run:
         result = CandidateResult(name, candidate.kind, run.info.run_id, "failed")
         try:
-            mlflow.log_input(dataset, context="training")
+            mlflow_store.log_input(dataset, "training")
             x = {part: getattr(split, part)[features].to_numpy(np.float32) for part in PARTS}
             y = {part: getattr(split, part)[data.label].to_numpy() for part in PARTS}
             t0 = time.perf_counter()
@@ -256,7 +237,7 @@ def _train_one(
                 candidate, task, spec.seed, x["train"], y["train"], x["validation"], y["validation"]
             )
             result.fit_seconds = time.perf_counter() - t0
-            mlflow.log_params({"kind": candidate.kind, "seed": spec.seed} | params)
+            mlflow_store.log_params({"kind": candidate.kind, "seed": spec.seed} | params)
             validation_scores = fitted.score(x["validation"])
             threshold = metrics.choose_threshold(y["validation"], validation_scores) if task == "binary" else None
             holdout_scores = fitted.score(x["holdout"])
@@ -266,34 +247,27 @@ def _train_one(
             result.segments = metrics.segment_metrics(
                 task, split.holdout, y["holdout"], holdout_scores, threshold, spec.segments
             )
-            mlflow.log_metrics(
+            mlflow_store.log_metrics(
                 metrics.flat(result.validation, "validation/")
                 | metrics.flat(result.holdout, "holdout/")
                 | {"fit_seconds": result.fit_seconds}
                 | ({"threshold": threshold} if threshold is not None else {})
             )
             for segment, values in result.segments.items():
-                mlflow.log_metrics(metrics.flat(values, f"holdout_segment/{segment.replace('=', '/')}/"))
-            mlflow.log_dict(result.segments, "segment_metrics.json")
+                mlflow_store.log_metrics(metrics.flat(values, f"holdout_segment/{segment.replace('=', '/')}/"))
+            mlflow_store.log_dict(result.segments, "segment_metrics.json")
             figures = plots.holdout_figures(task, y["holdout"], holdout_scores, f"{name}, holdout")
             figures["feature_importance.png"] = plots.importance_figure(fitted.importances(features), name)
             for file_name, fig in figures.items():
-                mlflow.log_figure(fig, f"plots/{file_name}")
+                mlflow_store.log_figure(fig, f"plots/{file_name}")
             plots.close(list(figures.values()))
             example = split.holdout[features].head(5)
             scoring = ScoringModel(fitted, features, threshold)
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_ARTIFACT,
-                python_model=scoring,
-                signature=infer_signature(example, scoring.predict(None, example)),
-                input_example=example,
-                pip_requirements=pip_requirements(),
-            )
-            result.model_uri = info.model_uri
+            result.model_uri = mlflow_store.log_model(MODEL_ARTIFACT, scoring, example, pip_requirements())
             result.status = "trained"
         except Exception as exc:  # one candidate's failure must not stop the others
             result.error = f"{type(exc).__name__}: {exc}"
             log.error("candidate %s failed to train:\n%s", name, traceback.format_exc())
-            mlflow.set_tag("error", result.error[:5000])
-            mlflow.end_run(status="FAILED")
+            mlflow_store.set_tags({"error": result.error[:5000]})
+            mlflow_store.end_failed_run()
     return result

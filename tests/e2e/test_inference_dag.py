@@ -11,8 +11,8 @@ import pytest
 from mlops import airflow_admin, inprocess
 from pipelines.features.definitions import FEATURES_ZONE
 from pipelines.inference import batch
-from pipelines.stores import partitions, warehouse
-from pipelines.training import promotion, tracking
+from pipelines.promotion.gate import gate
+from pipelines.stores import mlflow_store, partitions, warehouse
 from pipelines.training.dataset import build_training_data, split_by_time
 from pipelines.training.train import train_candidates
 from tests.conftest import LABELLED_END, LABELLED_START
@@ -32,9 +32,9 @@ def dag():
 def _register(churn, candidate: str, promote: bool) -> str:
     data = build_training_data(churn, LABELLED_END)
     best = train_candidates(churn, data, [candidate]).best_result()
-    version = promotion.register_challenger(churn, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
+    version = mlflow_store.register_challenger(churn, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
     if promote:
-        promotion.gate(churn, version, split_by_time(data.frame, churn.training).holdout, force=True)
+        gate(churn, version, split_by_time(data.frame, churn.training).holdout, force=True)
     return version
 
 
@@ -78,7 +78,7 @@ def test_inference_pins_one_version_reruns_cleanly_and_shadows_only_a_distinct_c
     shadow = _rows(warehouse_url, DAYS[3], warehouse.SHADOW)
     assert set(shadow["model_version"]) == {v2} and len(shadow) == len(_rows(warehouse_url, DAYS[3]))
 
-    client = tracking.configure()
+    client = mlflow_store.configure()
     real = batch.score_interval
 
     def promote_during_the_run(usecase, champion, *args, **kwargs):

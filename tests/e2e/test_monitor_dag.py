@@ -9,8 +9,9 @@ import pytest
 
 from mlops import airflow_admin, inprocess
 from pipelines.monitoring import monitor, policy, report
+from pipelines.promotion.gate import gate
+from pipelines.stores import mlflow_store
 from pipelines.stores import monitoring as store
-from pipelines.training import promotion
 from pipelines.training.dataset import build_training_data, split_by_time
 from pipelines.training.train import train_candidates
 from tests.conftest import LABELLED_END, LABELLED_START
@@ -30,9 +31,9 @@ def dag():
 def _champion(churn) -> str:
     data = build_training_data(churn, LABELLED_END)
     best = train_candidates(churn, data, ["logistic"]).best_result()
-    version = promotion.register_challenger(churn, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
+    version = mlflow_store.register_challenger(churn, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
     context = {"training_set": str(data.path), "data_hash": data.content_hash, "training_run_id": best.run_id}
-    promotion.gate(churn, version, split_by_time(data.frame, churn.training).holdout, force=True, context=context)
+    gate(churn, version, split_by_time(data.frame, churn.training).holdout, force=True, context=context)
     return version
 
 

@@ -84,8 +84,8 @@ def test_a_real_source_replays_through_the_loop_stops_on_sigterm_and_resumes(met
 
     from mlops import airflow_admin
     from pipelines.config import get_usecase
+    from pipelines.promotion.decisions import decisions_dir
     from pipelines.stores import monitoring as store
-    from pipelines.training import promotion
 
     onboarding.write_source(meters["url"], days=DAYS, times_of_day=True)
     before = onboarding.file_digest(meters["source"])
@@ -108,7 +108,7 @@ def test_a_real_source_replays_through_the_loop_stops_on_sigterm_and_resumes(met
 
     # The split counts days, not timestamps: 2 holdout days of 250 meters, and the first model was held to
     # the configured holdout size like every other.
-    records = sorted(promotion.decisions_dir(usecase).glob("v*.json"), key=lambda p: int(p.stem[1:]))
+    records = sorted(decisions_dir(usecase).glob("v*.json"), key=lambda p: int(p.stem[1:]))
     first = json.loads(records[0].read_text())
     assert len(first["holdout_days"]) == 2 and first["holdout_rows"] == 2 * onboarding.ENTITIES
     assert any(c["name"] == "holdout_size" and c["passed"] for c in first["checks"])
@@ -135,8 +135,8 @@ ACCOUNT_DAYS = 32  # 2025-05-01 .. 06-01: first champion on 05-21, its first ser
 def test_a_binary_source_with_a_long_label_delay_replays_its_whole_history(tmp_path, monkeypatch, capsys):
     from mlops import airflow_admin
     from pipelines.config import get_usecase
+    from pipelines.promotion.decisions import decisions_dir
     from pipelines.stores import monitoring as store
-    from pipelines.training import promotion
 
     raw, generator = onboarding.ACCOUNTS, onboarding.ACCOUNT_GENERATOR
     setup = _user_setup(tmp_path, monkeypatch, raw)
@@ -153,7 +153,7 @@ def test_a_binary_source_with_a_long_label_delay_replays_its_whole_history(tmp_p
     assert summary["thresholds"]["stable_nights"] >= 1
 
     usecase = get_usecase("account_lapse")
-    records = sorted(promotion.decisions_dir(usecase).glob("v*.json"), key=lambda p: int(p.stem[1:]))
+    records = sorted(decisions_dir(usecase).glob("v*.json"), key=lambda p: int(p.stem[1:]))
     first = json.loads(records[0].read_text())
     assert first["decision"] == "promoted" and first["holdout_rows"] == 300 and len(first["holdout_days"]) == 1
     assert any(c["name"] == "holdout_size" and c["passed"] for c in first["checks"])

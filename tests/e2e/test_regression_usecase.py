@@ -16,10 +16,10 @@ from pipelines import settings
 from pipelines.config import get_usecase
 from pipelines.features.build import build_feature_partition
 from pipelines.ingestion.ingest import ingest_interval
+from pipelines.promotion.decisions import decisions_dir
 from pipelines.simulation import synthetic
 from pipelines.simulation.writer import world_for, write_simulation
-from pipelines.stores import warehouse
-from pipelines.training import promotion, tracking
+from pipelines.stores import mlflow_store, warehouse
 
 ONE = dt.timedelta(days=1)
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -58,14 +58,14 @@ def test_a_regression_use_case_from_yaml_alone_runs_end_to_end(dags, sqlite_sour
         dags["train"], THURSDAY - 7 * ONE, THURSDAY, conf={"window_end": TRAIN_END.isoformat(), "reason": "e2e"}
     )
     assert trained.ok, trained.task_states
-    record = json.loads((promotion.decisions_dir(usecase) / "v1.json").read_text())
+    record = json.loads((decisions_dir(usecase) / "v1.json").read_text())
     assert record["decision"] == "promoted" and record["primary_metric"] == "neg_rmse"
     holdout = record["challenger"]["metrics"]
     assert holdout["neg_rmse"] == -holdout["rmse"] and holdout["rmse"] < 5  # labels' noise is 3
     assert holdout["r2"] > 0.7
     assert set(record["challenger"]["segments"]) >= {"region=south", "store_format=large"}
-    client = tracking.configure()
-    assert promotion.alias_version(client, "store_sales", "champion") == "1"
+    client = mlflow_store.configure()
+    assert mlflow_store.alias_version(client, "store_sales", "champion") == "1"
     card = (settings.reports_dir() / "store_sales" / "model_cards" / "v1.md").read_text()
     assert "| rmse |" in card and "the predicted `sales_next_3d`" in card
 

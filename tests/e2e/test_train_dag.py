@@ -9,7 +9,8 @@ import pytest
 
 from mlops import airflow_admin, inprocess
 from mlops.cli import main
-from pipelines.training import promotion, tracking
+from pipelines.promotion.decisions import decisions_dir_for
+from pipelines.stores import mlflow_store
 from tests.conftest import LABELLED_END
 
 WEEK = dt.timedelta(days=7)
@@ -38,8 +39,8 @@ def test_train_twice_then_roll_back_through_airflow(dags, labelled_home, capsys)
     train, rollback = dags
     first = _train(train, window_end=(LABELLED_END - 2 * dt.timedelta(days=1)).isoformat(), reason="first")
     assert first.ok, first.task_states
-    client = tracking.configure()
-    assert promotion.alias_version(client, "churn", "champion") == "1"
+    client = mlflow_store.configure()
+    assert mlflow_store.alias_version(client, "churn", "champion") == "1"
     v1 = client.get_model_version("churn", "1")
     assert v1.tags["decision"] == "promoted" and "Model card:" in v1.description
     parent = client.get_run(v1.tags["parent_run_id"])
@@ -56,18 +57,19 @@ def test_train_twice_then_roll_back_through_airflow(dags, labelled_home, capsys)
         reason="newer data",
     )
     assert second.ok, second.task_states
-    record = json.loads((promotion.decisions_dir_for("churn") / "v2.json").read_text())
+    record = json.loads((decisions_dir_for("churn") / "v2.json").read_text())
     assert record["decision"] == "promoted" and record["forced"] and record["compared_with"] == "1"
     assert record["trigger_reason"] == "newer data" and record["airflow_run_id"] == second.run_id
     assert client.get_model_version("churn", "2").tags["candidate"] == "xgboost"
-    assert promotion.alias_version(client, "churn", "previous") == "1"
+    assert mlflow_store.alias_version(client, "churn", "previous") == "1"
 
     assert _rollback(rollback, reason="v2 misbehaves").state == "success"
-    assert promotion.alias_version(client, "churn", "champion") == "1"
+    assert mlflow_store.alias_version(client, "churn", "champion") == "1"
     assert client.get_model_version("churn", "1").tags["rollback_reason"] == "v2 misbehaves"
     assert _rollback(rollback, reason="clicked twice").state == "success"  # harmless
-    assert promotion.alias_version(client, "churn", "champion") == "1"
+    assert mlflow_store.alias_version(client, "churn", "champion") == "1"
 
+    capsys.readouterr()  # what the runs above logged (warnings of the libraries) is not the status
     assert main(["status", "--json"]) == 0
     model = json.loads(capsys.readouterr().out)["usecases"]["churn"]["model"]
     assert model["versions"] == 2 and model["aliases"] == {"champion": "1", "challenger": "2", "previous": None}
@@ -82,4 +84,4 @@ def test_bad_requests_fail_without_retries_and_change_nothing(dags, labelled_hom
     assert too_small.task_states["training_set"] == "failed" and too_small.try_numbers["training_set"] == 1
     run = _rollback(rollback, target_version=99, reason="typo")
     assert run.state == "failed"
-    assert tracking.configure().search_registered_models() == []
+    assert mlflow_store.configure().search_registered_models() == []

@@ -97,7 +97,8 @@ def test_the_training_set_and_its_split_count_days_not_timestamps(both):
 
 
 def test_the_gate_decides_the_same_on_both(both, monkeypatch):
-    from pipelines.training import promotion
+    from pipelines.promotion.gate import gate
+    from pipelines.stores import mlflow_store
     from pipelines.training.train import train_candidates
 
     records = []
@@ -106,8 +107,10 @@ def test_the_gate_decides_the_same_on_both(both, monkeypatch):
         _use(home, monkeypatch)
         outcome = train_candidates(home["usecase"], home["data"])
         best = outcome.best_result()
-        version = promotion.register_challenger(home["usecase"], best.model_uri, best.run_id, {"candidate": best.name})
-        records.append(promotion.gate(home["usecase"], version, home["split"].holdout))
+        version = mlflow_store.register_challenger(
+            home["usecase"], best.model_uri, best.run_id, {"candidate": best.name}
+        )
+        records.append(gate(home["usecase"], version, home["split"].holdout))
     a, b = records
     assert a["decision"] == b["decision"] == "promoted" and a["holdout_rows"] == b["holdout_rows"] == 500
     assert a["challenger"]["metrics"] == pytest.approx(b["challenger"]["metrics"])

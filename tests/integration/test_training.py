@@ -19,7 +19,10 @@ import pandas as pd
 import pytest
 
 from pipelines.config import get_usecase
-from pipelines.training import card, promotion, tracking
+from pipelines.promotion import gate, rollback
+from pipelines.promotion.decisions import decisions_dir
+from pipelines.stores import mlflow_store
+from pipelines.training import card
 from pipelines.training.dataset import TrainingDataError, build_training_data, split_by_time
 from pipelines.training.train import NoCandidateTrained, train_candidates
 from tests.conftest import LABELLED_END as END
@@ -31,7 +34,7 @@ ONE = dt.timedelta(days=1)
 def _train_and_register(usecase, data, names=None):
     outcome = train_candidates(usecase, data, names, tags={"trigger_reason": "test"})
     best = outcome.best_result()
-    version = promotion.register_challenger(
+    version = mlflow_store.register_challenger(
         usecase, best.model_uri, best.run_id, {"candidate": best.name, "threshold": str(best.threshold)}
     )
     return outcome, version
@@ -45,7 +48,7 @@ def test_first_training_is_tracked_registered_promoted_and_carded(labelled_home,
     data = build_training_data(churn, END)
     assert data.path.exists() and data.label_rows == len(data.frame) > 2000
     outcome, version = _train_and_register(churn, data)
-    client = tracking.configure()
+    client = mlflow_store.configure()
 
     parent = client.get_run(outcome.parent_run_id)
     assert parent.data.tags["best_candidate"] == outcome.best
@@ -61,10 +64,10 @@ def test_first_training_is_tracked_registered_promoted_and_carded(labelled_home,
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
         assert artifacts == {f"plots/{n}.png" for n in ("roc", "precision_recall", "calibration", "feature_importance")}
 
-    record = promotion.gate(churn, version, _holdout(churn, data))
+    record = gate.gate(churn, version, _holdout(churn, data))
     assert record["decision"] == "promoted" and "first model" in record["reason"]
-    assert promotion.alias_version(client, "churn", "champion") == version
-    assert promotion.alias_version(client, "churn", "challenger") == version
+    assert mlflow_store.alias_version(client, "churn", "champion") == version
+    assert mlflow_store.alias_version(client, "churn", "challenger") == version
     tags = client.get_model_version("churn", version).tags
     assert tags["decision"] == "promoted" and tags["compared_with"] == "none"
     assert json.loads(Path(tags["decision_record"]).read_text())["version"] == version
@@ -88,7 +91,7 @@ def test_first_training_is_tracked_registered_promoted_and_carded(labelled_home,
         "model_card/v1.html",
     }
 
-    again = promotion.gate(churn, version, _holdout(churn, data))  # a retried task: same decision, nothing moves
+    again = gate.gate(churn, version, _holdout(churn, data))  # a retried task: same decision, nothing moves
     assert again["decided_at"] == record["decided_at"]
 
 
@@ -103,15 +106,15 @@ def test_the_same_data_gives_the_same_models(labelled_home, churn):
 def test_a_challenger_trained_on_shuffled_labels_is_rejected(labelled_home, churn):
     data = build_training_data(churn, END)
     _, v1 = _train_and_register(churn, data)
-    promotion.gate(churn, v1, _holdout(churn, data))
+    gate.gate(churn, v1, _holdout(churn, data))
     rng = np.random.default_rng(0)
     shuffled = data.frame.assign(churned=rng.permutation(data.frame["churned"].to_numpy()))
     _, v2 = _train_and_register(churn, dataclasses.replace(data, frame=shuffled))
-    record = promotion.gate(churn, v2, _holdout(churn, data))
+    record = gate.gate(churn, v2, _holdout(churn, data))
     assert record["decision"] == "rejected" and record["compared_with"] == v1
     assert "margin" in record["reason"]
-    client = tracking.configure()
-    assert promotion.alias_version(client, "churn", "champion") == v1
+    client = mlflow_store.configure()
+    assert mlflow_store.alias_version(client, "churn", "champion") == v1
     assert client.get_model_version("churn", v2).tags["decision"] == "rejected"
 
 
@@ -123,14 +126,14 @@ class Exploding(mlflow.pyfunc.PythonModel):
 def test_a_challenger_that_raises_when_scoring_is_rejected_even_when_forced(labelled_home, churn):
     data = build_training_data(churn, END)
     _, v1 = _train_and_register(churn, data)
-    promotion.gate(churn, v1, _holdout(churn, data))
-    client = tracking.configure()
-    with mlflow.start_run(experiment_id=tracking.experiment_id("churn")) as run:
+    gate.gate(churn, v1, _holdout(churn, data))
+    client = mlflow_store.configure()
+    with mlflow.start_run(experiment_id=mlflow_store.experiment_id("churn")) as run:
         info = mlflow.pyfunc.log_model(name="model", python_model=Exploding(), pip_requirements=[])
-    v2 = promotion.register_challenger(churn, info.model_uri, run.info.run_id, {})
-    record = promotion.gate(churn, v2, _holdout(churn, data), force=True)
+    v2 = mlflow_store.register_challenger(churn, info.model_uri, run.info.run_id, {})
+    record = gate.gate(churn, v2, _holdout(churn, data), force=True)
     assert record["decision"] == "rejected" and "cannot score" in record["reason"]
-    assert promotion.alias_version(client, "churn", "champion") == v1
+    assert mlflow_store.alias_version(client, "churn", "champion") == v1
 
 
 def test_a_champion_moved_during_evaluation_is_evaluated_again(labelled_home, churn, monkeypatch):
@@ -138,11 +141,11 @@ def test_a_champion_moved_during_evaluation_is_evaluated_again(labelled_home, ch
     holdout = _holdout(churn, data)
     weak = data.frame.assign(churned=np.random.default_rng(2).permutation(data.frame["churned"].to_numpy()))
     _, v1 = _train_and_register(churn, dataclasses.replace(data, frame=weak), ["logistic"])
-    promotion.gate(churn, v1, holdout, force=True)
+    gate.gate(churn, v1, holdout, force=True)
     _, v2 = _train_and_register(churn, data, ["logistic"])
     _, v3 = _train_and_register(churn, data, ["logistic"])  # the same model as v2
-    client = tracking.configure()
-    real = promotion.evaluate
+    client = mlflow_store.configure()
+    real = gate.evaluate
     calls = []
 
     def evaluate_while_another_run_promotes(client_, usecase, version, frame, threshold):
@@ -151,19 +154,19 @@ def test_a_champion_moved_during_evaluation_is_evaluated_again(labelled_home, ch
             client.set_registered_model_alias("churn", "champion", v2)
         return real(client_, usecase, version, frame, threshold)
 
-    monkeypatch.setattr(promotion, "evaluate", evaluate_while_another_run_promotes)
-    record = promotion.gate(churn, v3, holdout)
+    monkeypatch.setattr(gate, "evaluate", evaluate_while_another_run_promotes)
+    record = gate.gate(churn, v3, holdout)
     # v3 beat v1, but v1 was no longer champion at the move: nothing moved, v3 judged again against v2
     assert calls == [v3, v1, v2]
     assert record["compared_with"] == v2 and record["decision"] == "rejected"  # same model: not better
-    assert promotion.alias_version(client, "churn", "champion") == v2
+    assert mlflow_store.alias_version(client, "churn", "champion") == v2
 
 
 def _gate_in_another_process(home: str, version: str, training_set: str) -> str:
     os.environ["MLOPS_HOME"] = home
     usecase = get_usecase("churn")
     frame = pd.read_parquet(training_set)
-    return promotion.gate(usecase, version, split_by_time(frame, usecase.training).holdout)["decision"]
+    return gate.gate(usecase, version, split_by_time(frame, usecase.training).holdout)["decision"]
 
 
 def test_two_runs_promoting_at_once_never_both_promote(labelled_home, churn):
@@ -171,48 +174,48 @@ def test_two_runs_promoting_at_once_never_both_promote(labelled_home, churn):
     rng = np.random.default_rng(1)
     weak = data.frame.assign(churned=rng.permutation(data.frame["churned"].to_numpy()))
     _, v1 = _train_and_register(churn, dataclasses.replace(data, frame=weak), ["logistic"])
-    promotion.gate(churn, v1, _holdout(churn, data), force=True)
+    gate.gate(churn, v1, _holdout(churn, data), force=True)
     _, v2 = _train_and_register(churn, data, ["logistic"])
     _, v3 = _train_and_register(churn, data, ["logistic"])  # the same model again: not better than v2
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         decisions = pool.starmap(_gate_in_another_process, [(str(labelled_home), v, str(data.path)) for v in (v2, v3)])
     assert sorted(decisions) == ["promoted", "rejected"]
-    client = tracking.configure()
+    client = mlflow_store.configure()
     winner = v2 if decisions[0] == "promoted" else v3
-    assert promotion.alias_version(client, "churn", "champion") == winner
-    assert promotion.alias_version(client, "churn", "previous") == v1
+    assert mlflow_store.alias_version(client, "churn", "champion") == winner
+    assert mlflow_store.alias_version(client, "churn", "previous") == v1
 
 
 def test_rollback_moves_the_champion_back_once_and_refuses_unknown_versions(labelled_home, churn):
     data = build_training_data(churn, END)
     holdout = _holdout(churn, data)
     _, v1 = _train_and_register(churn, data, ["logistic"])
-    promotion.gate(churn, v1, holdout)
+    gate.gate(churn, v1, holdout)
     _, v2 = _train_and_register(churn, data, ["xgboost"])
-    promotion.gate(churn, v2, holdout, force=True)
-    client = tracking.configure()
-    assert promotion.alias_version(client, "churn", "previous") == v1
+    gate.gate(churn, v2, holdout, force=True)
+    client = mlflow_store.configure()
+    assert mlflow_store.alias_version(client, "churn", "previous") == v1
 
-    with pytest.raises(promotion.RollbackError, match=r"no version 99 \(versions: \[1, 2\]\)"):
-        promotion.rollback(churn, "99", "typo", "tester")
-    assert promotion.alias_version(client, "churn", "champion") == v2
+    with pytest.raises(rollback.RollbackError, match=r"no version 99 \(versions: \[1, 2\]\)"):
+        rollback.rollback(churn, "99", "typo", "tester")
+    assert mlflow_store.alias_version(client, "churn", "champion") == v2
 
-    record = promotion.rollback(churn, None, "v2 misbehaves", "tester")
+    record = rollback.rollback(churn, None, "v2 misbehaves", "tester")
     assert record["changed"] and record["version"] == v1 and record["from_version"] == v2
-    assert promotion.alias_version(client, "churn", "champion") == v1
-    assert promotion.alias_version(client, "churn", "rolled_back") == v2
+    assert mlflow_store.alias_version(client, "churn", "champion") == v1
+    assert mlflow_store.alias_version(client, "churn", "rolled_back") == v2
     tags = client.get_model_version("churn", v1).tags
     assert tags["rollback_by"] == "tester" and tags["rollback_reason"] == "v2 misbehaves"
-    assert not promotion.rollback(churn, None, "again", "tester")["changed"]  # twice is harmless
-    assert not promotion.rollback(churn, v1, "again", "tester")["changed"]
-    assert promotion.alias_version(client, "churn", "champion") == v1
-    assert len(list(promotion.decisions_dir(churn).glob("rollback-*.json"))) == 1
+    assert not rollback.rollback(churn, None, "again", "tester")["changed"]  # twice is harmless
+    assert not rollback.rollback(churn, v1, "again", "tester")["changed"]
+    assert mlflow_store.alias_version(client, "churn", "champion") == v1
+    assert len(list(decisions_dir(churn).glob("rollback-*.json"))) == 1
 
 
 def test_too_small_a_window_says_how_many_rows_it_found_and_needs(labelled_home, churn):
     with pytest.raises(TrainingDataError, match=r"has \d+ labelled rows .* needs at least 2000"):
         build_training_data(churn, START + 10 * ONE, window_days=3)
-    client = tracking.configure()
+    client = mlflow_store.configure()
     assert client.search_registered_models() == []
 
 
@@ -224,7 +227,7 @@ def test_a_candidate_that_fails_does_not_stop_the_others(labelled_home, churn):
     outcome = train_candidates(usecase, data)
     status = {r.name: r.status for r in outcome.results}
     assert status == {"logistic": "failed", "xgboost": "trained"} and outcome.best == "xgboost"
-    failed = tracking.configure().get_run(next(r.run_id for r in outcome.results if r.status == "failed"))
+    failed = mlflow_store.configure().get_run(next(r.run_id for r in outcome.results if r.status == "failed"))
     assert failed.info.status == "FAILED" and "C" in failed.data.tags["error"]
 
     broken.candidates["xgboost"].params["max_depth"] = -3

@@ -68,3 +68,17 @@ def test_a_corrupt_file_is_named_with_how_to_rebuild_it(home):
         partitions.read_partition(path)
     with pytest.raises(CorruptPartition):
         partitions.read_info(path)
+    with pytest.raises(CorruptPartition, match="is corrupt"):
+        next(partitions.iter_chunks(path, ["customer_id"], 10))
+
+
+def test_chunks_hold_at_most_chunk_rows_and_together_the_partition(home, monkeypatch):
+    monkeypatch.setattr(partitions, "ROW_GROUP_ROWS", 40)  # three row groups: chunks never span two
+    frame = pd.DataFrame({"customer_id": range(100), "monthly_charges": [i / 2 for i in range(100)], "x": 0})
+    path = partitions.partition_path(partitions.CURATED, "churn", "activity", "2025-01-01")
+    partitions.write_partition(path, frame, _info(frame))
+    chunks = list(partitions.iter_chunks(path, ["customer_id", "monthly_charges"], chunk_rows=30))
+    assert [len(c) for c in chunks] == [30, 10, 30, 10, 20]
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame[["customer_id", "monthly_charges"]])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        next(partitions.iter_chunks(path.with_name("2025-01-02.parquet"), ["customer_id"], 10))

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import PromotionSpec
+from pipelines.promotion.policy import Evaluation, decide
 from pipelines.training import metrics
 from pipelines.training.dataset import (
     REFERENCE_DAY,
@@ -18,7 +19,6 @@ from pipelines.training.dataset import (
     split_by_time,
     with_split,
 )
-from pipelines.training.promotion import Evaluation, decide
 from pipelines.training.train import UnknownCandidate, check_candidates
 
 

@@ -1,0 +1,163 @@
+"""The champion/challenger gate: score both on the holdout, decide, record, move the champion.
+
+The decision itself is :func:`pipelines.promotion.policy.decide`; here the
+versions are loaded and scored, the record is written to the decision log and
+the version's tags, and the champion moves through the store's guarded move
+(evaluated again when another run moved the champion meanwhile).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import UseCase
+from pipelines.promotion.decisions import decisions_dir, write_record
+from pipelines.promotion.policy import Evaluation, decide
+from pipelines.stores import mlflow_store
+from pipelines.stores.mlflow_store import CHAMPION
+from pipelines.training import metrics
+from pipelines.training.dataset import spec_of
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # evaluations when the champion keeps moving during one
+
+
+def evaluate(client: Any, usecase: UseCase, version: str, holdout: pd.DataFrame, threshold: float | None) -> Evaluation:
+    """Load ``version`` and score the holdout with it: loading and scoring are the smoke test."""
+    spec = spec_of(usecase)
+    result = Evaluation(version=version, rows=len(holdout))
+    try:
+        model = mlflow_store.load_model(mlflow_store.version_uri(mlflow_store.model_name(usecase), version))
+        predicted = model.predict(holdout[model_input_columns(model, usecase)])
+        scores = np.asarray(predicted).reshape(len(holdout), -1)[:, 0].astype(float)
+        if not np.isfinite(scores).all():
+            raise ValueError(f"{int((~np.isfinite(scores)).sum())} scores are not finite numbers")
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {str(exc)[:500]}"
+        log.warning("version %s does not load or score: %s", version, result.error)
+        return result
+    y = holdout[usecase.label.column].to_numpy()
+    result.metrics = metrics.metrics_for(usecase.task, y, scores, threshold)
+    result.segments = metrics.segment_metrics(usecase.task, holdout, y, scores, threshold, spec.segments)
+    return result
+
+
+def model_input_columns(model: Any, usecase: UseCase) -> list[str]:
+    """The feature columns a loaded pyfunc model's signature names (the use case's, without one)."""
+    from pipelines.training.dataset import model_features
+
+    schema = model.metadata.get_input_schema()
+    return [c.name for c in schema.inputs] if schema is not None else model_features(usecase)
+
+
+def gate(
+    usecase: UseCase,
+    version: str,
+    holdout: pd.DataFrame,
+    force: bool = False,
+    context: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Judge challenger ``version`` against the champion on ``holdout``; promote it when it passes.
+
+    Idempotent: a version already judged keeps its first decision (a retried task
+    changes nothing). The decision goes to the version's tags and to
+    ``reports/<use case>/decisions/v<version>.json``.
+
+    Returns:
+        The decision record.
+    """
+    client = mlflow_store.configure()
+    name = mlflow_store.model_name(usecase)
+    spec = spec_of(usecase)
+    existing = client.get_model_version(name, version)
+    record_path = decisions_dir(usecase) / f"v{version}.json"
+    earlier = json.loads(record_path.read_text()) if record_path.exists() else None
+    if earlier and (existing.tags.get("decision") or mlflow_store.alias_version(client, name, CHAMPION) == version):
+        # Judged already (a retried task): keep that decision; finish its tags if a crash cut them short.
+        log.info("version %s was already judged: %s", version, earlier["decision"])
+        _tag_version(client, name, version, earlier, record_path)
+        return earlier
+    mine = evaluate(client, usecase, version, holdout, mlflow_store.decision_threshold(existing))
+    for _ in range(MAX_ATTEMPTS):
+        champion_version = mlflow_store.alias_version(client, name, CHAMPION)
+        theirs = None
+        if champion_version is not None and champion_version != version:
+            threshold = mlflow_store.decision_threshold(client.get_model_version(name, champion_version))
+            theirs = evaluate(client, usecase, champion_version, holdout, threshold)
+        decision = decide(mine, theirs, spec.promotion, spec.primary_metric, usecase.task, force)
+        record = {
+            "kind": "promotion",
+            "model": name,
+            "version": version,
+            "decision": "promoted" if decision.promote else "rejected",
+            "forced": decision.forced,
+            "reason": decision.reason,
+            "checks": [asdict(c) for c in decision.checks],
+            "primary_metric": spec.primary_metric,
+            "challenger": asdict(mine),
+            "champion": asdict(theirs) if theirs else None,
+            "compared_with": champion_version if theirs else None,
+            "holdout_rows": len(holdout),
+            "holdout_days": sorted({str(pd.Timestamp(d).date()) for d in holdout.get("reference_day", [])}),
+            "decided_at": dt.datetime.now(dt.UTC).isoformat(),  # when, for the audit trail; no logic uses it
+        } | (context or {})
+        # The record is written before the alias moves: a crash in between leaves a record that a
+        # retry finds (above) instead of judging the version again against itself.
+        path = write_record(usecase, f"v{version}.json", record)
+        if not decision.promote or mlflow_store.move_champion(client, name, version, champion_version):
+            break
+    else:
+        raise RuntimeError(f"the champion of {name} kept moving during {MAX_ATTEMPTS} evaluations: try again")
+    _tag_version(client, name, version, record, path)
+    return metrics.json_safe(record)
+
+
+def _tag_version(client: Any, name: str, version: str, record: dict[str, Any], path: Path) -> None:
+    primary = record["primary_metric"]
+    compared = {
+        "challenger": {
+            k: record["challenger"]["metrics"].get(k)
+            for k in (primary, "brier", "rmse")
+            if k in record["challenger"]["metrics"]
+        },
+        "champion": {
+            k: record["champion"]["metrics"].get(k)
+            for k in (primary, "brier", "rmse")
+            if k in (record["champion"] or {}).get("metrics", {})
+        }
+        if record["champion"]
+        else None,
+    }
+    mlflow_store.set_version_tags(
+        client,
+        name,
+        version,
+        {
+            "decision": record["decision"],
+            "decision_reason": record["reason"][:4000],
+            "decision_forced": str(record["forced"]).lower(),
+            "decision_metrics": json.dumps(compared)[:4000],
+            "compared_with": record["compared_with"] or "none",
+            "decision_record": str(path),
+        },
+    )
+
+
+def verdict(record: dict[str, Any]) -> str:
+    """The one line a person reads at the end of the training run's log."""
+    mine = record["challenger"]["metrics"].get(record["primary_metric"])
+    shown = f" ({record['primary_metric']} {mine:.4f})" if isinstance(mine, float) else ""
+    against = f" against champion v{record['compared_with']}" if record.get("compared_with") else ""
+    return (
+        f"VERDICT: {record['model']} v{record['version']}{shown} {record['decision'].upper()}{against}"
+        f"{' (forced)' if record['forced'] else ''}: {record['reason']}"
+    )

@@ -1,0 +1,144 @@
+"""The promotion policy: pure functions from evaluations to a decision, no MLflow."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from pipelines.config import PromotionSpec
+from pipelines.training import metrics
+
+
+@dataclass
+class Evaluation:
+    """A model version scored on the holdout: metrics, or the error that stopped it."""
+
+    version: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    segments: dict[str, dict[str, float]] = field(default_factory=dict)
+    rows: int = 0
+    error: str = ""
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Decision:
+    promote: bool
+    reason: str
+    checks: list[Check]
+    forced: bool = False
+
+
+def decide(
+    challenger: Evaluation,
+    champion: Evaluation | None,
+    spec: PromotionSpec,
+    primary: str,
+    task: str,
+    force: bool = False,
+) -> Decision:
+    """The promotion policy. Pure: the same evaluations always give the same decision.
+
+    The challenger must load and score (always, even forced). A first model (no
+    champion, or one that no longer scores) needs the floor only; otherwise it
+    must also beat the champion by the margin on the primary metric, keep its
+    calibration, keep every judged segment above the floor and within tolerance
+    of the champion, on a holdout of at least the minimum size. A champion that
+    cannot be scored blocks promotion (only ``force`` passes it).
+    """
+    checks = [Check("smoke", not challenger.error, challenger.error or f"loads and scores {challenger.rows} rows")]
+    if challenger.error:
+        return Decision(False, f"challenger v{challenger.version} does not load or score: {challenger.error}", checks)
+    value = challenger.metrics.get(primary, math.nan)
+    checks.append(Check("floor", _ge(value, spec.floor), f"{primary} {value:.4f} vs floor {spec.floor}"))
+    # One rule for every model, the first one too: a figure on a few rows proves nothing.
+    checks.append(
+        Check(
+            "holdout_size",
+            challenger.rows >= spec.min_holdout_rows,
+            f"{challenger.rows} holdout rows vs minimum {spec.min_holdout_rows}",
+        )
+    )
+    first = champion is None
+    if champion is not None and champion.error:
+        # Without the champion's figures nothing can be compared: a person decides (force_promote).
+        checks.append(Check("champion_scores", False, f"champion v{champion.version} not scored: {champion.error}"))
+    elif champion is not None:
+        theirs = champion.metrics.get(primary, math.nan)
+        checks.append(
+            Check(
+                "margin",
+                not math.isnan(value - theirs) and value - theirs > spec.margin,
+                f"{primary} {value:.4f} vs champion v{champion.version} {theirs:.4f} (needs > +{spec.margin})",
+            )
+        )
+        if task == "binary":
+            mine, old = challenger.metrics.get("brier", math.nan), champion.metrics.get("brier", math.nan)
+            checks.append(
+                Check(
+                    "calibration",
+                    _ge(old + spec.calibration_tolerance, mine),
+                    f"Brier {mine:.4f} vs champion {old:.4f} (tolerance {spec.calibration_tolerance})",
+                )
+            )
+        checks += _segment_checks(challenger, champion, spec, primary)
+    failed = [c for c in checks if not c.passed]
+    if force:
+        reason = "forced promotion" + (f" despite: {'; '.join(c.detail for c in failed)}" if failed else "")
+        return Decision(True, reason, checks, forced=True)
+    if failed:
+        return Decision(False, "; ".join(f"{c.name}: {c.detail}" for c in failed), checks)
+    if first:
+        return Decision(True, f"first model: {primary} {value:.4f} meets the floor {spec.floor}", checks)
+    assert champion is not None
+    return Decision(
+        True,
+        f"beats champion v{champion.version}: {primary} {value:.4f} vs {champion.metrics[primary]:.4f}, "
+        "guardrails pass",
+        checks,
+    )
+
+
+def judged(values: dict[str, float], spec: PromotionSpec, primary: str) -> bool:
+    """Whether a segment is big enough to gate on (smaller ones are reported, not judged)."""
+    minority = values.get("minority")
+    return (
+        (values.get("rows") or 0) >= spec.min_segment_rows
+        and (minority is None or minority >= spec.min_segment_minority)
+        and metrics.is_number(values.get(primary))
+    )
+
+
+def _segment_checks(challenger: Evaluation, champion: Evaluation, spec: PromotionSpec, primary: str) -> list[Check]:
+    checks = []
+    for segment, mine in sorted(challenger.segments.items()):
+        if not judged(mine, spec, primary):
+            continue
+        value = mine[primary]
+        theirs = champion.segments.get(segment, {}).get(primary, math.nan)
+        if spec.segment_floor is not None and not _ge(value, spec.segment_floor):
+            checks.append(
+                Check(f"segment {segment}", False, f"{segment} {primary} {value:.4f} below floor {spec.segment_floor}")
+            )
+        elif not math.isnan(theirs) and value < theirs - spec.segment_tolerance:
+            checks.append(
+                Check(
+                    f"segment {segment}",
+                    False,
+                    f"{segment} {primary} {value:.4f} vs champion {theirs:.4f} (tolerance {spec.segment_tolerance})",
+                )
+            )
+    if not checks:
+        count = sum(judged(m, spec, primary) for m in challenger.segments.values())
+        checks.append(Check("segments", True, f"{count} segments big enough to judge, all within floor and tolerance"))
+    return checks
+
+
+def _ge(a: float, b: float) -> bool:
+    return not (math.isnan(a) or math.isnan(b)) and a >= b
