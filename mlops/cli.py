@@ -10,7 +10,7 @@ mlops ui [--port 8080]          # Airflow's web UI and scheduler on the same sta
 mlops mlflow-ui [--port 5000]   # MLflow's UI on the project's tracking store and registry
 mlops airflow ARGS...           # the airflow CLI on the same state, e.g. `mlops airflow backfill create ...`
 mlops feast ARGS...             # the feast CLI on feature_repo/, e.g. `mlops feast feature-views list`
-mlops features rebuild          # rebuild Feast's registry and online store from the feature partitions
+mlops features rebuild          # rebuild feature partitions, then Feast's registry and online store from them
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import settings
-from pipelines.config import ConfigError, UseCase, get_usecase, load_all
+from pipelines.config import ConfigError, UseCase, get_usecase, scan
+from pipelines.stores.source import masked_url
 
 log = logging.getLogger("mlops")
 
@@ -49,7 +50,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from mlops import airflow_admin
     from pipelines.validation.suites import write_missing_suites
 
-    usecases = load_all()
+    found = scan()  # a file that does not load is reported at the end; the others are set up
     home = settings.mlops_home()
     home.mkdir(parents=True, exist_ok=True)
     settings.reports_dir().mkdir(parents=True, exist_ok=True)
@@ -61,11 +62,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     airflow_admin.serialize_dags()
     print(f"DAGs of {settings.dags_dir()} written to the metadata DB ({time.perf_counter() - t0:.1f}s)")
     for conn_id, what in airflow_admin.ensure_connections().items():
-        print(f"connection {conn_id}: {what} -> {airflow_admin.connection_url(conn_id)}")
-    for usecase in usecases:
+        print(f"connection {conn_id}: {what} -> {masked_url(airflow_admin.connection_url(conn_id))}")
+    for usecase in found.usecases:
         for path in write_missing_suites(usecase):
             print(f"expectation suite derived from configs/{usecase.name}.yaml: {path}")
-    return 0
+    for error in found.errors.values():
+        print(f"error: {error}", file=sys.stderr)
+    return 2 if found.errors else 0
 
 
 def _world(usecase: UseCase, args: argparse.Namespace) -> tuple[Any, int]:
@@ -94,7 +97,7 @@ def simulate(usecase: UseCase, args: argparse.Namespace) -> Any:
     print(
         f"simulating {days} days from {world.start} for {world.population} {usecase.entity.name} values "
         f"({generator} generator, seed {world.seed}"
-        f"{'' if world.drift_day is None else f', drift from day {world.drift_day}'}) into {_safe(url)}"
+        f"{'' if world.drift_day is None else f', drift from day {world.drift_day}'}) into {masked_url(url)}"
     )
     t0 = time.perf_counter()
     summary = write_simulation(url, usecase, world, days)
@@ -108,12 +111,6 @@ def simulate(usecase: UseCase, args: argparse.Namespace) -> Any:
 def cmd_simulate(args: argparse.Namespace) -> int:
     simulate(get_usecase(args.usecase), args)
     return 0
-
-
-def _safe(url: str) -> str:
-    import sqlalchemy as sa
-
-    return sa.make_url(url).render_as_string(hide_password=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -142,10 +139,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     cmd_init(args)  # the metadata DB first: the source's connection may be defined there
     url = airflow_admin.connection_url(usecase.source.connection_id)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise SystemExit(f"error: the source {usecase.source.connection_id} ({_safe(url)}) does not exist")
+        raise SystemExit(f"error: the source {usecase.source.connection_id} ({masked_url(url)}) does not exist")
     found = replay.source_days(usecase)
     if found is None and state is None:
-        raise SystemExit(f"error: the source of {usecase.name} ({_safe(url)}) has no rows to replay")
+        raise SystemExit(f"error: the source of {usecase.name} ({masked_url(url)}) has no rows to replay")
     if state is not None:
         start = dt.date.fromisoformat(state["start"])
         end = args.end or dt.date.fromisoformat(state["end"])
@@ -158,14 +155,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if end <= start:
         raise SystemExit(f"error: nothing to replay: --end {end} is not after --start {start}")
     if found is not None:
-        print(f"source {_safe(url)}: rows from {found[0]} to {found[1]} (read only)")
+        print(f"source {masked_url(url)}: rows from {found[0]} to {found[1]} (read only)")
     return replay.run(usecase, start, end, drift, resume=state)
-
-
-def _model_status(usecase: UseCase) -> dict | None:
-    from pipelines.promotion.status import model_status
-
-    return model_status(usecase)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -236,189 +227,33 @@ def run_airflow_cli(argv: list[str]) -> int:
     return 0  # not reached
 
 
-def status(usecases: list[UseCase]) -> dict[str, Any]:
-    """Machine-readable state: folders, use cases, partitions per dataset."""
-    from pipelines.features.definitions import FEATURES_ZONE
-    from pipelines.stores import partitions
-
-    out: dict[str, Any] = {
-        "mlops_home": str(settings.mlops_home()),
-        "airflow_home": str(settings.airflow_home()),
-        "usecases": {},
-    }
-    for usecase in usecases:
-        datasets = {}
-        for name in usecase.source.datasets:
-            curated = partitions.list_partitions(partitions.CURATED, usecase.name, name)
-            quarantined = partitions.list_partitions(partitions.QUARANTINE, usecase.name, name)
-            try:
-                latest = partitions.read_info(curated[-1]) if curated else None
-            except partitions.CorruptPartition as exc:
-                latest, corrupt = None, str(exc)
-            else:
-                corrupt = None
-            datasets[name] = {
-                "curated_partitions": len(curated),
-                "latest_partition": latest.key if latest else None,
-                "latest_rows": latest.rows if latest else None,
-                "latest_error": corrupt,
-                # A quarantine file is open until a later run of its interval passes (then it
-                # moves to quarantine/.../resolved/); the interval may still hold older curated rows.
-                "quarantined_open": [p.stem for p in quarantined],
-            }
-        entry: dict[str, Any] = {"dags": [usecase.dag_id("ingest")], "datasets": datasets}
-        if usecase.features:
-            from pipelines.features.materialize import materialized_record
-
-            record = materialized_record(usecase)
-            entry["dags"].append(usecase.dag_id("features"))
-            entry["features"] = {
-                "feature_partitions": len(
-                    partitions.list_partitions(FEATURES_ZONE, usecase.name, usecase.features.dataset)
-                ),
-                "latest_materialized": json.loads(record.read_text()) if record.exists() else None,
-            }
-        if usecase.training:
-            entry["dags"] += [usecase.dag_id("train"), usecase.dag_id("rollback")]
-            entry["model"] = _model_status(usecase)
-        if usecase.training and usecase.inference:
-            entry["dags"].append(usecase.dag_id("batch_inference"))
-            entry["predictions"] = _predictions_status(usecase)
-        if usecase.monitoring and usecase.inference:
-            entry["dags"].append(usecase.dag_id("drift_monitor"))
-            entry["monitoring"] = _monitoring_status(usecase)
-        out["usecases"][usecase.name] = entry
-    return out
-
-
-def _monitoring_status(usecase: UseCase) -> dict | None:
-    """The latest night of the drift monitor and the latest retrain decision (None before any)."""
-    from pipelines.stores import monitoring as store
-
-    url = _warehouse_url(usecase)
-    if url is None:
-        return None
-    try:
-        night = store.read(url, store.HISTORY, usecase.name, last=1)
-        decisions = store.read(url, store.DECISIONS, usecase.name)
-    except Exception as exc:  # an unreachable warehouse must not break `mlops status`
-        return {"error": f"{type(exc).__name__}: {exc}"}
-    if not night:
-        return None
-    h = night[-1]
-    triggered = [d for d in decisions if d["action"] == "triggered"]
-    return {
-        "day": h["day"],
-        "champion_version": h["champion_version"],
-        "drift_share": h["drift_share"],
-        "drifted_features": h["drifted_features"],
-        "prediction_drift": h["prediction_drift"]["score"],
-        "live_metric": h["live_metric"],
-        "primary_metric": h["primary_metric"],
-        "evidence": h["evidence"],
-        "report": h.get("report_html"),
-        "decision": {k: decisions[-1].get(k) for k in ("day", "night", "action", "reason")} if decisions else None,
-        "last_triggered": triggered[-1]["night"] if triggered else None,
-    }
-
-
-def _warehouse_url(usecase: UseCase) -> str | None:
-    """The warehouse connection's URL, or the default one before `mlops init` made the Airflow DB."""
+def _warehouse_url(conn_id: str) -> str | None:
+    """A connection's URL, or the default one before `mlops init` made the Airflow DB."""
     from mlops import airflow_admin
 
-    assert usecase.inference is not None
     try:
-        return airflow_admin.connection_url(usecase.inference.connection_id)
+        return airflow_admin.connection_url(conn_id)
     except Exception:  # no Airflow DB yet (before `mlops init`)
-        return settings.default_connection_urls().get(usecase.inference.connection_id)
-
-
-def _predictions_status(usecase: UseCase) -> dict | None:
-    """The newest predictions in the warehouse: as-of time, rows, model versions (None when none)."""
-    from pipelines.stores import warehouse
-
-    url = _warehouse_url(usecase)
-    if url is None:
-        return None
-    try:
-        latest = warehouse.latest(url, warehouse.PREDICTIONS, usecase.name)
-        return latest and latest | {
-            "shadow": warehouse.latest(url, warehouse.SHADOW, usecase.name),
-            "table": warehouse.PREDICTIONS,
-            "url": _safe(url),
-        }
-    except Exception as exc:  # an unreachable warehouse must not break `mlops status`
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        return settings.default_connection_urls().get(conn_id)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    data = status(load_all())
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return 0
-    print(f"state folder   {data['mlops_home']}\nairflow home   {data['airflow_home']}")
-    for name, uc in data["usecases"].items():
-        print(f"\nuse case {name}  (DAGs: {', '.join(uc['dags'])})")
-        print(f"  {'dataset':<12}{'partitions':>12}{'latest':>14}{'rows':>10}  quarantined")
-        for ds, d in uc["datasets"].items():
-            print(
-                f"  {ds:<12}{d['curated_partitions']:>12}{d['latest_partition'] or '-':>14}"
-                f"{d['latest_rows'] if d['latest_rows'] is not None else '-':>10}  "
-                f"{', '.join(d['quarantined_open']) or 'none'}"
-            )
-        if "features" in uc:
-            latest = uc["features"]["latest_materialized"]
-            print(
-                f"  features: {uc['features']['feature_partitions']} partitions; latest materialized interval: "
-                + (f"[{latest['interval_start']}, {latest['interval_end']}]" if latest else "none")
-            )
-        if uc.get("model"):
-            m = uc["model"]
-            aliases = ", ".join(f"{a} v{v}" for a, v in m["aliases"].items() if v) or "no aliases"
-            print(f"  model {m['model']}: {m['versions']} versions; {aliases}")
-            if m["latest_decision"]:
-                d = m["latest_decision"]
-                what = d.get("decision") or ("rolled back" if d.get("changed") else "rollback: no change")
-                print(f"  latest decision: v{d['version']} {what} ({d['decided_at'][:19]}): {d['reason']}")
-        elif "model" in uc:
-            print("  model: none trained yet (run the train DAG)")
-        if uc.get("predictions"):
-            p = uc["predictions"]
-            if "error" in p:
-                print(f"  predictions: warehouse unreachable ({p['error']})")
-            else:
-                shadow = p.get("shadow")
-                print(
-                    f"  latest predictions: as of {p['as_of']}, {p['rows']} rows by model version(s) "
-                    f"{', '.join(p['versions'])}"
-                    + (f"; shadow: {shadow['rows']} rows by v{', '.join(shadow['versions'])}" if shadow else "")
-                )
-                print(f"  query them: table {p['table']} in {p['url']}")
-        elif "predictions" in uc:
-            print("  predictions: none yet")
-        if uc.get("monitoring"):
-            m = uc["monitoring"]
-            if "error" in m:
-                print(f"  monitoring: warehouse unreachable ({m['error']})")
-            else:
-                share = "n/a" if m["drift_share"] is None else f"{m['drift_share']:.0%}"
-                live = "n/a (labels not matured)" if m["live_metric"] is None else f"{m['live_metric']:.4f}"
-                print(
-                    f"  drift monitor, {m['day']}: champion v{m['champion_version']}, {share} of features drifted, "
-                    f"live {m['primary_metric']} {live}; report {m['report']}"
-                )
-                if m["decision"]:
-                    d = m["decision"]
-                    print(f"  retrain decision {d.get('day') or d['night'][:10]}: {d['action']} ({d['reason']})")
-        elif "monitoring" in uc:
-            print("  drift monitor: no night monitored yet")
-    return 0
+    """The state of every use case; use-case files that do not load are listed (exit status 2)."""
+    from pipelines.config import scan
+    from pipelines.reporting.status import render_status, status
+
+    found = scan()
+    data = status(found.usecases, _warehouse_url, {str(p): e for p, e in found.errors.items()})
+    print(json.dumps(data, indent=2) if args.json else render_status(data))
+    for error in found.errors.values():
+        print(f"error: {error}", file=sys.stderr)
+    return 2 if found.errors else 0
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     """Where one day's predictions came from, across Airflow, GX, Feast, MLflow and Evidently."""
     from mlops import airflow_admin
-    from pipelines.lineage import render, trace
+    from pipelines.reporting.lineage import render, trace
 
     usecase = get_usecase(args.usecase)
     if usecase.inference is None:
@@ -471,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("features", help="feature store maintenance")
     fsub = p.add_subparsers(dest="features_command", required=True)
-    r = fsub.add_parser("rebuild", help="re-apply definitions and re-materialize every feature partition")
+    r = fsub.add_parser("rebuild", help="rebuild feature partitions, re-apply definitions, re-materialize them")
     r.add_argument("--usecase", default="churn")
     r.set_defaults(func=cmd_features_rebuild)
 

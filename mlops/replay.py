@@ -57,7 +57,7 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def champion_version(usecase: UseCase) -> str | None:
-    from pipelines.promotion.status import model_status
+    from pipelines.reporting.models import model_status
 
     status = model_status(usecase)
     return status["aliases"].get("champion") if status else None
@@ -278,7 +278,6 @@ def run(
 
     Returns 0 when every run succeeded, 1 when one failed, 128 + the signal's number when stopped.
     """
-    from mlops import airflow_admin
     from pipelines.validation.validate import build_all_data_docs
 
     # A hundred validations in a row: Data Docs are built once at the end, not after each one.
@@ -301,7 +300,7 @@ def run(
                 print(f"  [{i + 1}/{days}] " + replay_text.progress(row, marker), flush=True)
         except Interrupted as stop:
             stop_repeats()
-            return _stopped(replay, stop, first_day, end_day, drift_from, airflow_admin)
+            return _stopped(replay, stop, first_day, end_day, drift_from)
     t_docs = time.perf_counter()
     build_all_data_docs()
     replay.seconds["data docs (built once)"] = [1, time.perf_counter() - t_docs]
@@ -310,13 +309,15 @@ def run(
     return _finish(replay, first_day, end_day, drift_from, elapsed)
 
 
-def _stopped(replay: Replay, stop: Interrupted, first_day: dt.date, end_day: dt.date, drift_from, admin) -> int:
+def _stopped(replay: Replay, stop: Interrupted, first_day: dt.date, end_day: dt.date, drift_from) -> int:
     """Mark the run in progress failed, keep the state, say how to resume."""
+    from mlops import inprocess
+
     usecase = replay.usecase
     failed = ""
     if replay.current is not None:
         dag_id, logical_date = replay.current
-        run_id = admin.mark_run_failed(dag_id, logical_date)
+        run_id = inprocess.mark_run_failed(dag_id, logical_date)
         failed = f"; {dag_id} run {run_id or logical_date} marked failed"
     _write_json(state_path(usecase), replay.state(first_day, end_day, drift_from, "stopped"))
     day = first_day + dt.timedelta(days=len(replay.days))
@@ -331,7 +332,7 @@ def _stopped(replay: Replay, stop: Interrupted, first_day: dt.date, end_day: dt.
 
 
 def _finish(replay: Replay, first_day: dt.date, end_day: dt.date, drift_from: dt.date | None, elapsed: float) -> int:
-    from pipelines.monitoring import closed_loop
+    from pipelines.reporting import closed_loop
 
     usecase = replay.usecase
     print("\n" + replay_text.day_table(usecase, replay.days, drift_from))

@@ -7,7 +7,7 @@ import json
 import logging
 
 from pipelines import settings
-from pipelines.config import UseCase, load_all
+from pipelines.config import UseCase, scan
 from pipelines.features.build import build_feature_partition, check_definitions, feature_intervals
 from pipelines.features.definitions import FEATURES_ZONE, feast_objects, feature_view_name
 from pipelines.features.serving import check_skew
@@ -67,7 +67,7 @@ def rebuild(usecase: UseCase) -> int:
     for start, end in feature_intervals(usecase):
         build_feature_partition(usecase, start, end)
     # The registry and online store are shared by every use case: rebuild them for all.
-    usecases = {u.name: u for u in load_all() if u.features is not None} | {usecase.name: usecase}
+    usecases = {u.name: u for u in scan().usecases if u.features is not None} | {usecase.name: usecase}
     with feature_store.writing():
         for path in (feature_store.registry_path(), feature_store.online_store_path()):
             path.unlink(missing_ok=True)

@@ -138,3 +138,10 @@ def read_window(
     )
     with engine.connect().execution_options(stream_results=True) as conn:
         yield from pd.read_sql(query, conn, chunksize=chunk_rows)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password masked, for what commands print and pages show."""
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)

@@ -53,3 +53,17 @@ def test_a_bad_config_is_reported_not_raised(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "task: Input should be 'binary' or 'regression'" in err
     assert "owner: Field required" in err
+
+
+def test_one_bad_config_is_reported_and_the_other_use_cases_still_show(tmp_path, monkeypatch, capsys):
+    from pipelines import settings
+
+    for path in settings.configs_dir().glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text())
+    broken = tmp_path / "store_sales.yaml"
+    broken.write_text(broken.read_text().replace("owner:", "ownr:", 1))
+    monkeypatch.setenv("MLOPS_CONFIGS", str(tmp_path))
+    assert main(["status"]) == 2
+    captured = capsys.readouterr()
+    assert "use case churn" in captured.out and "use case store_sales" not in captured.out
+    assert str(broken) in captured.err and "ownr: Extra inputs are not permitted" in captured.err

@@ -99,7 +99,7 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home):
     assert Path(trigger["report_html"]).exists()
 
     # One record across the stores for a post-drift day's predictions.
-    from pipelines.lineage import trace
+    from pipelines.reporting.lineage import trace
 
     day = dt.date.fromisoformat(summary["per_day"][-1]["day"])
     lineage = trace(usecase, day, _warehouse())

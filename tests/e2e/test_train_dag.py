@@ -75,6 +75,13 @@ def test_train_twice_then_roll_back_through_airflow(dags, labelled_home, capsys)
     assert model["versions"] == 2 and model["aliases"] == {"champion": "1", "challenger": "2", "previous": None}
     assert model["latest_decision"]["kind"] == "rollback"
 
+    from pipelines.config import get_usecase
+    from pipelines.reporting.models import model_history
+
+    history = model_history(get_usecase("churn"))
+    assert [h["version"] for h in history] == ["1", "2"] and history[0]["decision"] == "promoted"
+    assert history[0]["primary_metric"] == "roc_auc" and history[1]["compared_with"] == "1"
+
 
 def test_bad_requests_fail_without_retries_and_change_nothing(dags, labelled_home):
     train, rollback = dags

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import math
 from typing import Any
 
 from pipelines.config import UseCase
 from pipelines.monitoring import policy
-from pipelines.promotion.decisions import decisions_dir
+from pipelines.reporting.models import promotion_records
 from pipelines.stores import monitoring as store
 
 DRIFT_SIGNALS = ("data drift", "prediction drift")
@@ -29,12 +28,6 @@ RECOVERY_TARGET = 0.95  # new champion's post-drift metric / old champion's pre-
 def _day(night: str) -> str:
     """The day a night monitored (the night's end minus a day)."""
     return (dt.datetime.fromisoformat(night) - dt.timedelta(days=1)).date().isoformat()
-
-
-def promotion_records(usecase: UseCase) -> list[dict[str, Any]]:
-    """Promotion decision records, oldest version first."""
-    paths = decisions_dir(usecase).glob("v*.json")
-    return sorted((json.loads(p.read_text()) for p in paths), key=lambda r: int(r["version"]))
 
 
 def summarize(usecase: UseCase, warehouse_url: str, drift_day: dt.date | None) -> dict[str, Any]:
