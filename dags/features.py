@@ -91,5 +91,5 @@ def build_features_dag(usecase: UseCase) -> None:
     features()
 
 
-for _usecase in usecases(lambda u: u.features):
+for _usecase in usecases("features", lambda u: u.features):
     build_features_dag(_usecase)

@@ -64,5 +64,5 @@ def build_inference_dag(usecase: UseCase) -> None:
     batch_inference()
 
 
-for _usecase in usecases(lambda u: u.inference and u.training):
+for _usecase in usecases("batch_inference", lambda u: u.inference and u.training):
     build_inference_dag(_usecase)

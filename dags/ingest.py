@@ -59,5 +59,5 @@ def build_ingest_dag(usecase: UseCase) -> None:
     ingest()
 
 
-for _usecase in usecases():
+for _usecase in usecases("ingest"):
     build_ingest_dag(_usecase)

@@ -100,5 +100,5 @@ def build_monitor_dag(usecase: UseCase) -> None:
     drift_monitor()
 
 
-for _usecase in usecases(lambda u: u.monitoring):
+for _usecase in usecases("drift_monitor", lambda u: u.monitoring):
     build_monitor_dag(_usecase)

@@ -52,5 +52,5 @@ def build_rollback_dag(usecase: UseCase) -> None:
     rollback()
 
 
-for _usecase in usecases(lambda u: u.training):
+for _usecase in usecases("rollback", lambda u: u.training):
     build_rollback_dag(_usecase)

@@ -119,5 +119,5 @@ def build_train_dag(usecase: UseCase) -> None:
     train()
 
 
-for _usecase in usecases(lambda u: u.training):
+for _usecase in usecases("train", lambda u: u.training):
     build_train_dag(_usecase)

@@ -56,3 +56,17 @@ def test_a_runs_conf_resolves_into_dag_params_that_the_runner_restores():
     with inprocess.params_restored(dag):
         dag.params["reason"] = "changed in place, as a run's conf does"
     assert dag.params["reason"] == before
+
+
+def test_the_runner_and_the_dag_files_name_the_same_parse_filter():
+    from dagkit.usecases import ONLY_DAG_ENV
+
+    assert inprocess.ONLY_DAG_ENV == ONLY_DAG_ENV
+
+
+def test_with_the_parse_filter_set_the_dag_files_build_only_that_dag(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv(inprocess.ONLY_DAG_ENV, "churn_train")
+    bag = DagBag(dag_folder=str(settings.dags_dir()))
+    assert sorted(bag.dag_ids) == ["churn_train"] and not bag.import_errors
