@@ -149,8 +149,24 @@ LABELLED_END = LABELLED_START + dt.timedelta(days=LABELLED_DAYS)
 
 
 @pytest.fixture(scope="session")
-def labelled_history(tmp_path_factory) -> Path:
-    """Built once per session (per xdist worker); use ``labelled_home`` to get a copy of it."""
+def labelled_history(tmp_path_factory, worker_id) -> Path:
+    """Built once per test run, shared by the xdist workers (the first one builds it under a
+    file lock, the others wait and reuse it); use ``labelled_home`` to get a copy of it."""
+    from filelock import FileLock
+
+    if worker_id == "master":  # no xdist: this process is the whole run
+        _build_labelled_history(root := tmp_path_factory.mktemp("labelled") / "var")
+        return root
+    shared = tmp_path_factory.getbasetemp().parent / "labelled"  # the run's folder, above each worker's
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "built").exists():
+            shared.mkdir(exist_ok=True)
+            _build_labelled_history(shared / "var")
+            (shared / "built").touch()
+    return shared / "var"
+
+
+def _build_labelled_history(root: Path) -> None:
     from pipelines.config import get_usecase
     from pipelines.features.build import build_feature_partition
     from pipelines.features.definitions import feast_objects
@@ -159,7 +175,6 @@ def labelled_history(tmp_path_factory) -> Path:
     from pipelines.simulation.writer import write_simulation
     from pipelines.stores import feature_store
 
-    root = tmp_path_factory.mktemp("labelled") / "var"
     root.mkdir()
     world = World(start=LABELLED_START.date(), customers=400, seed=11, label_delay_days=7)
     with pytest.MonkeyPatch.context() as mp:
@@ -173,7 +188,6 @@ def labelled_history(tmp_path_factory) -> Path:
                 ingest_interval(url, usecase, dataset, day, day + dt.timedelta(days=1))
             build_feature_partition(usecase, day, day + dt.timedelta(days=1))
         feature_store.apply_if_changed(feature_store.get_store(), feast_objects(usecase))
-    return root
 
 
 @pytest.fixture
