@@ -37,7 +37,7 @@ test: venv ## Lint, the whole test suite (in parallel), the docs site built stri
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n $(WORKERS)
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test-fast: venv ## The edit-test lane: unit, DAG integrity, data and integration tests (no DAG runs, no whole loop)
 	$(BIN)/pytest -n $(WORKERS) -m "not e2e and not slow"
@@ -48,7 +48,7 @@ lint: venv
 
 docs: venv ## The configuration reference from the config models, then the docs site (var/site), strictly
 	$(BIN)/python -m mlops.docs_reference docs/reference/configuration.md
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ui: venv ## Airflow (api-server, scheduler, dag-processor, triggerer) on the demo's state
 	$(BIN)/mlops ui --port $(UI_PORT)
