@@ -161,6 +161,20 @@ class RunOutcome:
     def ok(self) -> bool:
         return self.state == "success"
 
+    @classmethod
+    def of(cls, dr: Any, start: dt.datetime, end: dt.datetime, run_id: str | None = None) -> RunOutcome:
+        """The outcome of the finished run ``dr`` (named ``run_id`` when it replaced a queued run)."""
+        tis = dr.get_task_instances()
+        return cls(
+            dag_id=dr.dag_id,
+            run_id=run_id or dr.run_id,
+            interval_start=start,
+            interval_end=end,
+            state=str(dr.state),
+            task_states={ti.task_id: str(ti.state) for ti in tis},
+            try_numbers={ti.task_id: ti.try_number for ti in tis},
+        )
+
 
 def run_interval(
     dag: Any,
@@ -186,16 +200,7 @@ def run_interval(
             f"{dag.dag_id}: asked for [{start}, {end}) but Airflow ran "
             f"[{dr.data_interval_start}, {dr.data_interval_end}): is the timetable daily?"
         )
-    tis = dr.get_task_instances()
-    return RunOutcome(
-        dag_id=dag.dag_id,
-        run_id=dr.run_id,
-        interval_start=start,
-        interval_end=end,
-        state=str(dr.state),
-        task_states={ti.task_id: str(ti.state) for ti in tis},
-        try_numbers={ti.task_id: ti.try_number for ti in tis},
-    )
+    return RunOutcome.of(dr, start, end)
 
 
 def queued_runs(dag_id: str) -> list[dict[str, Any]]:
@@ -226,16 +231,7 @@ def run_queued(dag: Any, queued: dict[str, Any], log_file: Path | None = None) -
             delete_run(dag.dag_id, queued["run_id"])
         with params_restored(dag), _parse_only(dag.dag_id):
             dr = dag.test(logical_date=when, run_after=queued["run_after"], run_conf=queued["conf"])
-    tis = dr.get_task_instances()
-    return RunOutcome(
-        dag_id=dag.dag_id,
-        run_id=queued["run_id"],
-        interval_start=dr.data_interval_start,
-        interval_end=dr.data_interval_end,
-        state=str(dr.state),
-        task_states={ti.task_id: str(ti.state) for ti in tis},
-        try_numbers={ti.task_id: ti.try_number for ti in tis},
-    )
+    return RunOutcome.of(dr, dr.data_interval_start, dr.data_interval_end, run_id=queued["run_id"])
 
 
 def delete_run(dag_id: str, run_id: str) -> None:
