@@ -3,6 +3,10 @@
 SHELL := /bin/bash
 export MLOPS_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(MLOPS_HOME)/airflow
+# Python's bytecode cache on: with PYTHONDONTWRITEBYTECODE set (some machine images set it),
+# every process (each test worker, each `airflow` command, the demo) compiles the ~4,300
+# modules it imports from source again, about 15 s of CPU each.
+unexport PYTHONDONTWRITEBYTECODE
 
 # uv from PATH, else a private copy in .tools/ (a venv, so it works even where the
 # system Python refuses pip installs).
