@@ -15,7 +15,6 @@ whole loop over many days), ``postgres`` (uses the local PostgreSQL server).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import tempfile
@@ -46,6 +45,8 @@ os.environ.pop("AIRFLOW_CONN_MLOPS_WAREHOUSE", None)
 import pytest  # noqa: E402
 
 from mlops import airflow_admin  # noqa: E402
+from tests import labelled  # noqa: E402
+from tests.labelled import LABELLED_END, LABELLED_START  # noqa: E402, F401 (the tests import them from here)
 
 airflow_admin.prepare()
 
@@ -134,61 +135,56 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(getattr(pytest.mark, _LANES.get(folder, "integration")))
         if "postgres_url" in getattr(item, "fixturenames", ()) or "postgres" in item.name:
             item.add_marker(pytest.mark.postgres)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    # Slow first; those on the labelled history last, so that its build overlaps the rest.
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("slow") is None,
+            "labelled_home" in getattr(item, "fixturenames", ()),
+        )
+    )
 
 
 def pytest_sessionfinish(session, exitstatus):
+    for builder in _LABELLED_BUILDER:  # a run shorter than the build
+        builder.kill()
+        builder.wait()
     shutil.rmtree(_SESSION, ignore_errors=True)
 
 
-# A labelled history for training: 18 simulated days, labels 7 days late, so the
-# labels of 10 days are known at LABELLED_END (curated data, features, Feast registry).
-LABELLED_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-LABELLED_DAYS = 18
-LABELLED_END = LABELLED_START + dt.timedelta(days=LABELLED_DAYS)
+# The labelled history (tests/labelled.py): built once per test run, in the background from the start.
+_LABELLED_BUILDER: list = []  # the controller's background build, when it started one
+
+
+def _labelled_folder(config: pytest.Config) -> Path:
+    """Where this run keeps it: beside the xdist workers' temporary folders (they are below the controller's)."""
+    base = config._tmp_path_factory.getbasetemp()
+    return (base.parent if hasattr(config, "workerinput") else base) / "labelled"
+
+
+def pytest_sessionstart(session):
+    """The xdist controller starts building the labelled history while the workers start and run
+    their first tests (those that need it run last), when the run includes a folder of such tests."""
+    import subprocess
+    import sys
+
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    folders = {_REPO / "tests", *(_REPO / "tests" / lane for lane in ("integration", "e2e"))}
+    if not any(Path(arg.split("::")[0]).resolve() in folders for arg in config.args):
+        return
+    folder = _labelled_folder(config)
+    log = open(f"{folder}.log", "w")
+    command = [sys.executable, "-m", "tests.labelled", str(folder)]
+    _LABELLED_BUILDER.append(subprocess.Popen(command, cwd=_REPO, stdout=log, stderr=subprocess.STDOUT))
 
 
 @pytest.fixture(scope="session")
-def labelled_history(tmp_path_factory, worker_id) -> Path:
-    """Built once per test run, shared by the xdist workers (the first one builds it under a
-    file lock, the others wait and reuse it); use ``labelled_home`` to get a copy of it."""
-    from filelock import FileLock
-
+def labelled_history(tmp_path_factory, worker_id, pytestconfig) -> Path:
+    """The run's labelled history (read-only: use ``labelled_home`` for a copy of it)."""
     if worker_id == "master":  # no xdist: this process is the whole run
-        _build_labelled_history(root := tmp_path_factory.mktemp("labelled") / "var")
-        return root
-    shared = tmp_path_factory.getbasetemp().parent / "labelled"  # the run's folder, above each worker's
-    with FileLock(f"{shared}.lock"):
-        if not (shared / "built").exists():
-            shared.mkdir(exist_ok=True)
-            _build_labelled_history(shared / "var")
-            (shared / "built").touch()
-    return shared / "var"
-
-
-def _build_labelled_history(root: Path) -> None:
-    from pipelines.config import get_usecase
-    from pipelines.features.build import build_feature_partition
-    from pipelines.features.definitions import feast_objects
-    from pipelines.ingestion.ingest import ingest_interval
-    from pipelines.simulation.churn import World
-    from pipelines.simulation.writer import write_simulation
-    from pipelines.stores import feature_store
-
-    root.mkdir()
-    world = World(start=LABELLED_START.date(), customers=400, seed=11, label_delay_days=7)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLOPS_HOME", str(root))
-        mp.setenv("MLOPS_DATA_DOCS", "deferred")  # no test reads this history's Data Docs (28 s instead of 45 s)
-        usecase = get_usecase("churn")
-        url = f"sqlite:///{root / 'source.db'}"
-        write_simulation(url, usecase, world, LABELLED_DAYS)
-        for i in range(LABELLED_DAYS):
-            day = LABELLED_START + dt.timedelta(days=i)
-            for dataset in ("activity", "labels"):
-                ingest_interval(url, usecase, dataset, day, day + dt.timedelta(days=1))
-            build_feature_partition(usecase, day, day + dt.timedelta(days=1))
-        feature_store.apply_if_changed(feature_store.get_store(), feast_objects(usecase))
+        return labelled.shared(tmp_path_factory.mktemp("labelled"))
+    return labelled.shared(_labelled_folder(pytestconfig))
 
 
 @pytest.fixture
