@@ -28,7 +28,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(UV) sync --frozen
 	@touch $@
 
-demo: venv ## Fresh state, then the whole loop on simulated data (4 to 8 minutes), a replay of the simulated days in-process
+demo: venv ## Fresh state, then the whole loop on simulated data (about 4 minutes), a replay of the simulated days in-process
 	@case "$(MLOPS_HOME)" in /|"$$HOME"|"") echo "refusing to reset MLOPS_HOME=$(MLOPS_HOME)"; exit 1;; esac
 	@echo "resetting $(MLOPS_HOME) (the demo starts from a fresh state every time)"
 	rm -rf "$(MLOPS_HOME)"
