@@ -19,7 +19,7 @@ BIN := $(VENV)/bin
 UI_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: demo test test-fast lint docs ui mlflow-ui bench venv clean
+.PHONY: demo test test-fast lint docs ui mlflow-ui bench venv clean up down
 
 venv: $(VENV)/.synced
 
@@ -59,6 +59,12 @@ ui: venv ## Airflow (api-server, scheduler, dag-processor, triggerer) on the dem
 
 mlflow-ui: venv ## MLflow's UI on the demo's runs, models, aliases and model cards
 	$(BIN)/mlops mlflow-ui --port $(MLFLOW_PORT)
+
+up: venv ## The server profile (docker-compose.yaml) as processes on this machine's PostgreSQL and Redis
+	$(BIN)/mlops server up
+
+down: venv ## Stop exactly what `make up` started
+	$(BIN)/mlops server down
 
 bench: venv ## Benchmarks (by hand, not in CI; about 20 minutes)
 	$(BIN)/python bench/ingest.py

@@ -50,8 +50,10 @@ def migrate_db() -> None:
 def ensure_connections() -> dict[str, str]:
     """Create the project's connections in the metadata DB when missing; never overwrite one.
 
-    Returns what was done per connection id ("created" or "kept").
+    Returns what was done per connection id ("created", "kept" or "from the environment").
     """
+    import os
+
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -59,6 +61,9 @@ def ensure_connections() -> dict[str, str]:
     done = {}
     with create_session() as session:
         for conn_id, url in settings.default_connection_urls().items():
+            if os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"):
+                done[conn_id] = "from the environment"  # it wins over the metadata DB: nothing to store
+                continue
             existing = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
             if existing is not None:
                 done[conn_id] = "kept"

@@ -32,10 +32,10 @@ def managed_options() -> dict[tuple[str, str], str | None]:
         ("core", "dags_are_paused_at_creation"): "True",
         ("core", "simple_auth_manager_users"): "admin:admin",
         # Airflow's own SQLite DB is shared by the scheduler, the API server and the
-        # CLI: wait for a lock instead of failing with "database is locked".
-        ("database", "sql_alchemy_connect_args"): (
-            "pipelines.settings.SQLITE_CONNECT_ARGS" if _metadata_db_is_sqlite() else None
-        ),
+        # CLI: wait for a lock instead of failing with "database is locked". The same
+        # file serves a process on PostgreSQL (the server profile), so the arguments
+        # are decided by the process that connects, not by the one that wrote the file.
+        ("database", "sql_alchemy_connect_args"): "mlops.airflow_config.CONNECT_ARGS",
         (MLOPS_SECTION, "home"): home,
     }
 
@@ -72,6 +72,18 @@ def _metadata_db_is_sqlite() -> bool:
     if url is None and config_path().exists():
         url = get_option(config_path().read_text(), "database", "sql_alchemy_conn")
     return url is None or url.startswith("sqlite")
+
+
+def _connect_args() -> dict[str, object]:
+    return dict(settings.SQLITE_CONNECT_ARGS) if _metadata_db_is_sqlite() else {}
+
+
+def __getattr__(name: str) -> object:
+    """``CONNECT_ARGS``: what Airflow passes to its metadata DB driver (``[database] sql_alchemy_connect_args``
+    names it), computed when Airflow reads it: the SQLite busy timeout, or nothing for a server database."""
+    if name == "CONNECT_ARGS":
+        return _connect_args()
+    raise AttributeError(name)
 
 
 def _fernet_key() -> str:

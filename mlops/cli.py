@@ -11,6 +11,7 @@ mlops mlflow-ui [--port 5000]   # MLflow's UI on the project's tracking store an
 mlops airflow ARGS...           # the airflow CLI on the same state, e.g. `mlops airflow backfill create ...`
 mlops feast ARGS...             # the feast CLI on feature_repo/, e.g. `mlops feast feature-views list`
 mlops features rebuild          # rebuild feature partitions, then Feast's registry and online store from them
+mlops server up|down|status     # the server profile (docker-compose.yaml) as processes: `make up` / `make down`
 """
 
 from __future__ import annotations
@@ -323,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, required=True, help="the day whose predictions to trace, e.g. 2025-02-10")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_lineage)
+
+    from mlops.server.cli import add_parser as add_server_parser
+
+    add_server_parser(sub)
 
     p = sub.add_parser("status", help="state folder, use cases and their latest partitions")
     p.add_argument("--json", action="store_true", help="machine-readable output")

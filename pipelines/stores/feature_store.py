@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines import settings
-from pipelines.locks import file_lock
+from pipelines.locks import named_lock
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def online_store_path() -> Path:
 @contextlib.contextmanager
 def writing() -> Iterator[None]:
     """Exclusive lock for writers of the registry and online store (all use cases share them)."""
-    with file_lock(state_dir() / ".lock"):
+    with named_lock("feast"):
         yield
 
 

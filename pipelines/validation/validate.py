@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines import settings
 from pipelines.config import UseCase
+from pipelines.locks import named_lock
 from pipelines.stores.source import to_naive_utc
 from pipelines.validation import suites
 
@@ -55,16 +54,9 @@ def data_docs_index() -> Path:
     return data_docs_dir() / "index.html"
 
 
-@contextlib.contextmanager
-def _lock(exclusive: bool) -> Iterator[None]:
-    state = settings.gx_dir()
-    state.mkdir(parents=True, exist_ok=True)
-    with open(state / ".lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _lock(exclusive: bool) -> contextlib.AbstractContextManager[None]:
+    """GX's stores under ``$MLOPS_HOME/gx``: shared by validations, exclusive while they are set up."""
+    return named_lock("gx", shared=not exclusive)
 
 
 class _NeedsWrite(Exception):

@@ -1,0 +1,1 @@
+"""The server profile: docker-compose.yaml, and the same services as processes (`make up` / `make down`)."""
