@@ -19,7 +19,7 @@ BIN := $(VENV)/bin
 UI_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: demo test test-fast lint docs ui mlflow-ui bench venv clean up down
+.PHONY: demo test test-fast lint docs ui mlflow-ui bench venv clean up down requirements
 
 venv: $(VENV)/.synced
 
@@ -65,6 +65,9 @@ up: venv ## The server profile (docker-compose.yaml) as processes on this machin
 
 down: venv ## Stop exactly what `make up` started
 	$(BIN)/mlops server down
+
+requirements: ## docker/requirements.txt, the image's dependencies, exported from uv.lock (a test checks it is current)
+	$(UV) export --frozen --no-dev --no-emit-project --quiet -o docker/requirements.txt
 
 bench: venv ## Benchmarks (by hand, not in CI; about 20 minutes)
 	$(BIN)/python bench/ingest.py

@@ -195,7 +195,10 @@ def register_challenger(usecase: UseCase, model_uri: str, run_id: str, tags: dic
     if existing:  # a retried task: the run's model is registered already
         version = existing[0]
     else:
-        version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
+        # A logged model's URI (models:/m-...) names its model id; a tracking server refuses
+        # the version unless the id is given with it (the local store does not check).
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags, model_id=model_id)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     log.info("registered %s version %s from run %s as '%s'", name, version.version, run_id, CHALLENGER)
     return str(version.version)
