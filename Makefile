@@ -30,6 +30,8 @@ $(VENV)/.synced: pyproject.toml uv.lock
 
 demo: venv ## Fresh state, then the whole loop on simulated data (about 4 minutes), a replay of the simulated days in-process
 	@case "$(MLOPS_HOME)" in /|"$$HOME"|"") echo "refusing to reset MLOPS_HOME=$(MLOPS_HOME)"; exit 1;; esac
+	@if [ -f "$(MLOPS_HOME)/server/processes.json" ]; then $(BIN)/mlops server status --quick >/dev/null 2>&1; \
+	  if [ $$? -ne 3 ]; then echo "refusing to reset $(MLOPS_HOME): the server profile runs on it (make down first)"; exit 1; fi; fi
 	@echo "resetting $(MLOPS_HOME) (the demo starts from a fresh state every time)"
 	rm -rf "$(MLOPS_HOME)"
 	$(BIN)/mlops demo

@@ -37,17 +37,20 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from mlops.server import processes
 
-    found = processes.status()
+    found = processes.status(check_health=not args.quick)
     if args.json:
         print(json.dumps(found, indent=2))
     elif not found:
         print("not running (`make up` starts it)")
     for name, entry in ({} if args.json else found).items():
-        state = "healthy" if entry["healthy"] else "running, not healthy" if entry["running"] else "stopped"
+        state = (
+            "stopped" if not entry["running"] else "running" if entry["healthy"] is None
+            else "healthy" if entry["healthy"] else "running, not healthy"
+        )  # fmt: skip
         print(f"{name:24} pid {entry['pid']:>7}  {state:22} {entry['log']}")
     if not found or not any(e["running"] for e in found.values()):
         return 3
-    return 0 if all(e["healthy"] for e in found.values()) else 1
+    return 0 if all(e["healthy"] is not False for e in found.values()) else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -82,6 +85,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=cmd_down)
     s = ssub.add_parser("status", help="each process: running, healthy; exit 0 all healthy, 1 some not, 3 none")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--quick", action="store_true", help="only whether each process runs, no healthchecks")
     s.set_defaults(func=cmd_status)
     r = ssub.add_parser("run", help="run a command with the services' settings, e.g. `-- mlops simulate --days 20`")
     r.add_argument("command_line", nargs=argparse.REMAINDER)

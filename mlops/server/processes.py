@@ -152,29 +152,44 @@ def healthy(service: compose.Service, name: str, timeout: float = 20) -> bool:
     return done.returncode == 0
 
 
+# How often a healthcheck runs while a service starts: an HTTP probe costs nothing, a check
+# that boots Airflow or Celery (`airflow jobs check`, `celery inspect ping`) costs seconds of
+# CPU, so it waits for the process to have imported and then runs every few seconds.
+_CHEAP_EVERY, _COSTLY_AFTER, _COSTLY_EVERY = 1.0, 10.0, 5.0
+
+
+def _costly(service: compose.Service) -> bool:
+    command = service.health_command() or []
+    return not command or command[0] not in ("curl", "pg_isready", "redis-cli")
+
+
 def _wait_healthy(services: dict[str, compose.Service], started: dict[str, Started], timeout: float) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     pending = dict(started)
     t0 = time.monotonic()
     deadline = t0 + timeout
+    due = {name: t0 + (_COSTLY_AFTER if _costly(services[p.service]) else 0) for name, p in pending.items()}
     with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
         while pending:
             for name, proc in pending.items():
                 if not proc.alive():
                     raise ServerError(f"{name} exited while starting; {proc.log}:\n{_log_tail(proc.log)}")
-            names = list(pending)
+            now = time.monotonic()
+            names = [n for n in pending if due[n] <= now]
             checks = pool.map(lambda n: healthy(services[pending[n].service], n), names)
-            results = dict(zip(names, checks, strict=True))
-            for name, ok in results.items():
+            for name, ok in zip(names, checks, strict=True):
                 if ok:
                     print(f"  {name}: healthy after {time.monotonic() - t0:.0f}s", flush=True)
                     del pending[name]
+                else:
+                    every = _COSTLY_EVERY if _costly(services[started[name].service]) else _CHEAP_EVERY
+                    due[name] = time.monotonic() + every
             if pending and time.monotonic() > deadline:
                 names = ", ".join(pending)
                 raise ServerError(f"not healthy after {timeout:.0f}s: {names}; logs in {profile.logs_dir()}")
             if pending:
-                time.sleep(2)
+                time.sleep(max(0.2, min(due[n] for n in pending) - time.monotonic()))
 
 
 def up(profiles: tuple[str, ...] = (), timeout: float = 240) -> dict[str, Started]:
@@ -254,16 +269,19 @@ def down(grace: float = 30) -> list[str]:
         return stopped
 
 
-def status() -> dict[str, dict]:
-    """Each process ``up`` started: pid, alive, and whether its healthcheck passes now."""
+def status(check_health: bool = True) -> dict[str, dict]:
+    """Each process ``up`` started: pid, alive, and (unless not asked) whether its healthcheck passes now."""
+    started = recorded()
+    if not started:  # nothing to check (and no env file to write into a state that never ran the profile)
+        return {}
     services = profile.services()
     out = {}
-    for name, proc in recorded().items():
+    for name, proc in started.items():
         alive = proc.alive()
         out[name] = {
             "pid": proc.pid,
             "running": alive,
-            "healthy": alive and name_healthy(services, proc),
+            "healthy": alive and (name_healthy(services, proc) if check_health else None),
             "log": proc.log,
         }
     return out

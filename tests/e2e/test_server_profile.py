@@ -144,6 +144,12 @@ def test_up_twice_starts_no_second_stack(stack):
     status = stack.mlops("server", "status", "--json")
     assert status.returncode == 0, status.stdout
     assert all(entry["healthy"] for entry in json.loads(status.stdout).values())
+    # `make demo` resets its state folder: not while the profile runs on it.
+    repo = Path(__file__).resolve().parents[2]
+    demo = subprocess.run(["make", "-C", str(repo), "demo", f"MLOPS_HOME={stack.home}"], env=stack.env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert demo.returncode != 0 and "the server profile runs on it" in demo.stdout, demo.stdout + demo.stderr
+    assert (stack.home / "server" / "processes.json").exists()
 
 
 def test_the_loop_runs_under_the_scheduler_on_the_servers(stack, api):
@@ -179,7 +185,7 @@ def test_the_loop_runs_under_the_scheduler_on_the_servers(stack, api):
     assert [r["logical_date"][:4] for r in runs.values()] == [str(dt.date.today().year)]
     client = MlflowClient(f"http://127.0.0.1:{stack.variables()['MLFLOW_PORT']}")
     champion = client.get_model_version_by_alias("churn", "champion")
-    assert champion.version == "1"
+    assert str(champion.version) == "1"
     assert client.get_run(champion.run_id).info.status == "FINISHED"
 
     # 3. Three more days: features, then batch inference through the online-features Asset
