@@ -23,7 +23,8 @@ PROCESS_LOCATIONS = {
     "REDIS_HOST": "127.0.0.1",
     "AIRFLOW_API_HOST": "127.0.0.1",
     "MLFLOW_HOST": "127.0.0.1",
-    "MLFLOW_BIND": "127.0.0.1",  # reachable from this machine only, as the compose file publishes it
+    "MLFLOW_BIND": "127.0.0.1",  # reachable from this machine only, as the compose file publishes them
+    "AIRFLOW_API_BIND": "127.0.0.1",
     "STATSD_HOST": "127.0.0.1",
 }
 # The machine's PostgreSQL (trust auth for local connections): the role that creates the

@@ -136,7 +136,14 @@ def test_anonymous_calls_are_refused_and_a_wrong_password_gets_no_token(stack):
 
 
 def test_up_twice_starts_no_second_stack(stack):
+    import psutil
+
     before = json.loads((stack.home / "server" / "processes.json").read_text())
+    secrets = [stack.variables()[k] for k in ("POSTGRES_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_JWT_SECRET")]
+    for entry in before.values():  # no secret in any command line a process listing shows
+        proc = psutil.Process(entry["pid"])
+        for p in (proc, *proc.children(recursive=True)):
+            assert not any(s in " ".join(p.cmdline()) for s in secrets), p.cmdline()[:3]
     again = stack.mlops("server", "up")
     assert again.returncode == 0, again.stderr
     assert "already running" in again.stdout
@@ -226,7 +233,7 @@ def test_down_stops_everything_up_started(stack):
     for entry in recorded.values():
         proc = psutil.Process(entry["pid"])
         trees += [proc, *proc.children(recursive=True)]
-    down = stack.mlops("server", "down")
+    down = stack.mlops("server", "down", "--grace", "10")
     assert down.returncode == 0, down.stderr
     assert not [p for p in trees if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not (stack.home / "server" / "processes.json").exists()

@@ -86,7 +86,9 @@ def test_no_secret_is_written_in_the_compose_file_and_env_example_lists_every_va
         assert all(op.startswith(":?") for op in re.findall(rf"\$\{{{secret}([^}}]*)\}}", text)), secret
     example = compose.read_env_file(REPO / ".env.example")
     assert all(example[s] == "" for s in SECRETS), "the example must leave every secret empty"
-    inside_the_image = {"MLOPS_HOME", "MLOPS_REPO", "MLOPS_IMAGE", "MLFLOW_BIND", "AIRFLOW_API_PUBLISH", "HOSTNAME"}
+    inside_the_image = {
+        "MLOPS_HOME", "MLOPS_REPO", "MLOPS_IMAGE", "MLFLOW_BIND", "AIRFLOW_API_BIND", "AIRFLOW_API_PUBLISH", "HOSTNAME",
+    }  # fmt: skip
     assert used - inside_the_image <= set(example), sorted(used - inside_the_image - set(example))
 
 
