@@ -20,6 +20,7 @@ PAGES = {  # path -> text the page must show
     "": "a tabular model that keeps itself healthy",
     "reference/configuration/": "Configuration reference",
     "how-to/airflow-cli/": "AIRFLOW_HOME",
+    "how-to/deploy/": "What differs from the embedded default",
     "adr/0001-in-process-dag-test-for-the-demo/": "DAG.test",
 }
 
