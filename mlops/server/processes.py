@@ -138,15 +138,15 @@ def _start(service: compose.Service, name: str) -> Started:
     return Started(name, service.name, process.pid, psutil.Process(process.pid).create_time(), command, str(log))
 
 
-def healthy(service: compose.Service, name: str, timeout: float = 20) -> bool:
-    """Whether the service's own healthcheck (from the compose file) passes for this process."""
+def healthy(service: compose.Service, name: str, env: dict[str, str] | None = None, timeout: float = 20) -> bool:
+    """Whether the service's own healthcheck (from the compose file) passes for this process
+    (``env``: the process's environment, when the caller has it already)."""
     command = service.health_command()
     if command is None:
         return True
+    env = env if env is not None else profile.process_environment(service, name)
     try:
-        done = subprocess.run(
-            command, env=profile.process_environment(service, name), capture_output=True, timeout=timeout
-        )
+        done = subprocess.run(command, env=env, capture_output=True, timeout=timeout)
     except (subprocess.TimeoutExpired, FileNotFoundError):
         return False
     return done.returncode == 0
@@ -170,6 +170,7 @@ def _wait_healthy(services: dict[str, compose.Service], started: dict[str, Start
     t0 = time.monotonic()
     deadline = t0 + timeout
     due = {name: t0 + (_COSTLY_AFTER if _costly(services[p.service]) else 0) for name, p in pending.items()}
+    envs = {name: profile.process_environment(services[p.service], name) for name, p in pending.items()}
     with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
         while pending:
             for name, proc in pending.items():
@@ -177,7 +178,7 @@ def _wait_healthy(services: dict[str, compose.Service], started: dict[str, Start
                     raise ServerError(f"{name} exited while starting; {proc.log}:\n{_log_tail(proc.log)}")
             now = time.monotonic()
             names = [n for n in pending if due[n] <= now]
-            checks = pool.map(lambda n: healthy(services[pending[n].service], n), names)
+            checks = pool.map(lambda n: healthy(services[pending[n].service], n, envs[n]), names)
             for name, ok in zip(names, checks, strict=True):
                 if ok:
                     print(f"  {name}: healthy after {time.monotonic() - t0:.0f}s", flush=True)

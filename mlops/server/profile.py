@@ -151,9 +151,7 @@ def process_command(service: compose.Service, replica: str) -> list[str]:
 
 def init_environment() -> dict[str, str]:
     """The environment of the set-up step (``mlops server init``), as the airflow-init service has it."""
-    init = services()[INIT_SERVICE]
-    env = process_environment(init, INIT_SERVICE)
-    for key in ("POSTGRES_ADMIN_USER", "POSTGRES_ADMIN_PASSWORD"):
-        if key in variables():
-            env[key] = variables()[key]
+    values = variables()
+    env = process_environment(compose.load(values)[INIT_SERVICE], INIT_SERVICE)
+    env.update({k: values[k] for k in ("POSTGRES_ADMIN_USER", "POSTGRES_ADMIN_PASSWORD") if k in values})
     return env
