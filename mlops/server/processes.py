@@ -237,7 +237,7 @@ def _tree(pid: int) -> list:
         return []
 
 
-def _stop(processes: dict[str, Started], grace: float = 30) -> list[str]:
+def _stop(processes: dict[str, Started], grace: float = 30) -> None:
     """SIGTERM each process group and every descendant; SIGKILL what is left after ``grace`` seconds."""
     import psutil
 
@@ -257,7 +257,6 @@ def _stop(processes: dict[str, Started], grace: float = 30) -> list[str]:
         with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
     psutil.wait_procs(alive, timeout=10)
-    return [p.name for p in processes.values()]
 
 
 def down(grace: float = 30) -> list[str]:
@@ -282,12 +281,12 @@ def status(check_health: bool = True) -> dict[str, dict]:
         out[name] = {
             "pid": proc.pid,
             "running": alive,
-            "healthy": alive and (name_healthy(services, proc) if check_health else None),
+            # A service the compose file no longer declares has no healthcheck to pass.
+            "healthy": alive and (_healthy_now(services.get(proc.service), proc.name) if check_health else None),
             "log": proc.log,
         }
     return out
 
 
-def name_healthy(services: dict[str, compose.Service], proc: Started) -> bool:
-    service = services.get(proc.service)
-    return service is not None and healthy(service, proc.name)
+def _healthy_now(service: compose.Service | None, name: str) -> bool:
+    return service is not None and healthy(service, name)
