@@ -42,11 +42,11 @@ WORKERS ?= auto
 test: venv ## Lint, the whole test suite (in parallel), the docs site built strictly
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n $(WORKERS)
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test-fast: venv ## The edit-test lane: unit, DAG integrity, data and integration tests (no DAG runs, no whole loop)
-	$(BIN)/pytest -n $(WORKERS) -m "not e2e and not slow"
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m "not e2e and not slow"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -91,16 +91,30 @@ class AirflowAPI:
     def runs(self, dag_id: str) -> list[dict]:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=500, order_by="logical_date")["dag_runs"]
 
-    def wait_runs(self, dag_id: str, count: int, timeout: float = 600, poll: float = 3) -> list[dict]:
-        """Until ``dag_id`` has at least ``count`` runs and all of them have finished; returns them."""
+    def wait_runs(
+        self, dag_id: str, count: int, timeout: float = 600, poll: float = 3, run_type: str | None = None
+    ) -> list[dict]:
+        """Until ``dag_id`` has at least ``count`` runs (of ``run_type``, when given) and all of them
+        have finished; returns them."""
         deadline = time.monotonic() + timeout
         while True:
-            runs = self.runs(dag_id)
+            runs = [r for r in self.runs(dag_id) if run_type in (None, r["run_type"])]
             if len(runs) >= count and all(r["state"] in FINISHED for r in runs):
                 return runs
             if time.monotonic() > deadline:
                 states = {r["dag_run_id"]: r["state"] for r in runs}
                 raise TimeoutError(f"{dag_id}: {len(runs)} runs (wanted {count}) after {timeout:.0f}s: {states}")
+            time.sleep(poll)
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 3) -> dict:
+        """Until the run ``run_id`` of ``dag_id`` has finished; returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            if run["state"] in FINISHED:
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f}s")
             time.sleep(poll)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:

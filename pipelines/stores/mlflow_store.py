@@ -289,6 +289,19 @@ def end_failed_run() -> None:
     mlflow.end_run(status="FAILED")
 
 
+def end_abandoned_runs(experiment: str, airflow_run_id: str) -> list[str]:
+    """End as KILLED the runs an earlier try of the same Airflow run left RUNNING (its worker
+    died mid-task: nothing ended them), so that the tracking UI shows no run running forever."""
+    client = configure()
+    query = f"tags.airflow_run_id = '{airflow_run_id}' and attributes.status = 'RUNNING'"
+    ended = []
+    for run in client.search_runs([experiment], filter_string=query):
+        client.set_tag(run.info.run_id, "abandoned", "an earlier try of this Airflow run stopped without ending it")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        ended.append(run.info.run_id)
+    return ended
+
+
 def log_params(params: dict[str, Any]) -> None:
     import mlflow
 

@@ -149,6 +149,13 @@ def train_candidates(
     check_labels(split, data.label, usecase.task)
     check_split(split, usecase)
     exp = mlflow_store.experiment_id(experiment_name(usecase))
+    if tags and tags.get("airflow_run_id"):  # a retry after a lost worker: close what its try left open
+        for run_id in mlflow_store.end_abandoned_runs(exp, tags["airflow_run_id"]):
+            log.warning(
+                "MLflow run %s of an earlier try of %s was left running: ended as KILLED",
+                run_id,
+                tags["airflow_run_id"],
+            )
     base_tags = {
         "usecase": usecase.name,
         "git_commit": git_commit(),

@@ -4,45 +4,28 @@ through Airflow's REST API with a token, as a user or an external system drives 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
-import socket
+import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
-pytestmark = [pytest.mark.server, pytest.mark.postgres]
+from mlops.server import isolated
+
+pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.xdist_group("server")]  # one stack
 
 DAY = dt.timedelta(days=1)
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-MLOPS = str(Path(sys.executable).parent / "mlops")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _free_pair() -> int:
-    """A port p with p + 2 free too (the second worker's log server)."""
-    while True:
-        port = _free_port()
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port + 2)) != 0:
-                return port
-
-
-def _redis_reachable() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
-        return True
-    except OSError:
-        return False
+MLOPS = isolated.MLOPS
 
 
 class Stack:
@@ -66,48 +49,39 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    if not _redis_reachable() and not os.environ.get("CI"):
+    if not isolated.redis_reachable() and not os.environ.get("CI"):
         pytest.skip("no Redis at 127.0.0.1:6379")
-    import redis
-    import sqlalchemy as sa
-
     home = tmp_path_factory.mktemp("server") / "var"
-    prefix = f"mlops_e2e_{uuid.uuid4().hex[:6]}"
-    api_port = _free_port()
-    env = {
-        **os.environ,
-        "MLOPS_HOME": str(home),
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "MLOPS_DB_PREFIX": prefix,
-        "REDIS_BROKER_DB": "14",
-        "REDIS_FEAST_DB": "15",
-        "AIRFLOW_API_PORT": str(api_port),
-        "AIRFLOW_BASE_URL": f"http://localhost:{api_port}",
-        "MLFLOW_PORT": str(_free_port()),
-        "SCHEDULER_HEALTH_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_pair()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+    # The session's configs, with churn shortened to the days this test can afford: 1- and 2-day feature
+    # windows (full from day 1, so that the champion's reference, its training window, is a steady state
+    # the monitor can compare nights with), and a retrain the night a drift is detected (on the normal
+    # window: the policy's `labelled_days_after_drift: 0`) instead of 11 days later, on the new regime's labels.
+    configs = home.parent / "configs"
+    shutil.copytree(os.environ["MLOPS_CONFIGS"], configs)
+    churn = yaml.safe_load((configs / "churn.yaml").read_text())
+    churn["features"]["windows_days"] = [1, 2]
+    churn["training"]["warmup_days"] = 1
+    churn["monitoring"]["retrain"]["labelled_days_after_drift"] = 0
+    # Inference, unpaused once there is a champion, scores the backlog of feature days: the first monitored
+    # nights already have matured predictions, on features of 2-day windows. Data drift alone decides here.
+    churn["monitoring"]["retrain"]["metric_drop"] = None
+    (configs / "churn.yaml").write_text(yaml.safe_dump(churn, sort_keys=False))
+    prefix, redis_dbs = f"mlops_e2e_{uuid.uuid4().hex[:6]}", (14, 15)
+    extra = {
         "AIRFLOW_WORKER_CONCURRENCY": "2",
+        "MLOPS_CONFIGS": str(configs),
+        # A killed worker's task is failed (and retried) after this many seconds without a heartbeat (default 300).
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     }
-    own = ("AIRFLOW__CORE__", "AIRFLOW__DATABASE__", "AIRFLOW_CONN_", "AIRFLOW__LOGGING__LOGGING_LEVEL")
-    for key in [k for k in env if k.startswith(own)]:
-        del env[key]  # the session's own Airflow settings (tests/conftest.py), not the profile's
-    for db in (14, 15):
-        redis.Redis(db=db).flushdb()
-    stack = Stack(home, env)
+    isolated.flush_redis(redis_dbs)
+    stack = Stack(home, isolated.environment(home, prefix, redis_dbs, extra))
     up = stack.mlops("server", "up", "--timeout", "300")
     try:
         assert up.returncode == 0, up.stdout + up.stderr + stack.logs()
         yield stack
     finally:
         stack.mlops("server", "down")
-        admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for suffix in ("airflow", "mlflow", "feast", "source", "warehouse"):
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{prefix}_{suffix}" WITH (FORCE)'))
-        admin.dispose()
-        for db in (14, 15):
-            redis.Redis(db=db).flushdb()
+        isolated.drop(prefix, redis_dbs)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +137,9 @@ def test_the_loop_runs_under_the_scheduler_on_the_servers(stack, api):
     import sqlalchemy as sa
     from mlflow import MlflowClient
 
-    simulated = stack.mlops("server", "run", "--", MLOPS, "simulate", "--usecase", "churn", "--days", "20")
+    simulated = stack.mlops(
+        "server", "run", "--", MLOPS, "simulate", "--usecase", "churn", "--days", "20", "--drift-day", "17"
+    )
     assert simulated.returncode == 0, simulated.stderr
     assert "postgresql+psycopg2://mlops:***@127.0.0.1" in simulated.stdout  # the server source, its password masked
 
@@ -223,6 +199,96 @@ def test_the_loop_runs_under_the_scheduler_on_the_servers(stack, api):
     assert online.returncode == 0, online.stderr
     store, complete = online.stdout.split()[-2:]
     assert store == "RedisOnlineStore" and int(complete) > 0, online.stdout
+
+
+def _wait_for(probe, timeout: float, poll: float = 1.0, what: str = "a condition"):
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not after {timeout:.0f}s")
+        time.sleep(poll)
+    return found
+
+
+def _worker_running(stack: Stack, ti_id: str) -> tuple[str, list] | None:
+    """The Celery worker (name, process tree) whose task runner runs the task instance ``ti_id``."""
+    import psutil
+
+    for name, entry in json.loads((stack.home / "server" / "processes.json").read_text()).items():
+        if entry["service"] != "airflow-worker":
+            continue
+        try:
+            worker = psutil.Process(entry["pid"])
+            tree = [worker, *worker.children(recursive=True)]
+            if any(ti_id in " ".join(p.cmdline()) for p in tree):  # "airflow worker -- <ti id>"
+                return name, tree
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def test_a_drift_the_monitor_detects_triggers_a_retrain_that_survives_a_killed_worker(stack, api):
+    import psutil
+    from mlflow import MlflowClient
+
+    from pipelines.stores import monitoring
+
+    # 5. Monitor nights: day 16, then day 17 when the simulated drift starts, in order (a night's
+    # decision reads the night before). Unpausing also schedules the latest night: its features never
+    # come, so it waits; only the backfill's runs are the test's.
+    api.unpause("churn_drift_monitor")
+    api.backfill("churn_drift_monitor", START + 16 * DAY, START + 17 * DAY, max_active_runs=1)
+    retrain = _wait_for(
+        lambda: next((r for r in api.runs("churn_train") if r["dag_run_id"].startswith("drift_retrain__")), None),
+        600, poll=3, what="the retrain the monitor triggers",
+    )  # fmt: skip
+    assert retrain["dag_run_id"] == "drift_retrain__2025-01-18__2025-01-18"
+    assert retrain["run_type"] == "operator_triggered"
+
+    # 6. The Celery worker that trains the retrain's candidates is killed with SIGKILL, mid-task.
+    running = _wait_for(
+        lambda: next(
+            (t for t in api.task_instances("churn_train", retrain["dag_run_id"])
+             if t["task_id"] == "train_candidates" and t["state"] == "running"), None),
+        600, poll=0.5, what="train_candidates running",
+    )  # fmt: skip
+    worker, tree = _wait_for(lambda: _worker_running(stack, running["id"]), 120, poll=0.2, what="its task runner")
+    os.killpg(tree[0].pid, signal.SIGKILL)
+    for proc in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    # The scheduler fails the try that stopped heartbeating; the retry runs on the other worker.
+    run = api.wait_run("churn_train", retrain["dag_run_id"], timeout=900)
+    tasks = {t["task_id"]: t for t in api.task_instances("churn_train", retrain["dag_run_id"])}
+    assert run["state"] == "success", {k: (t["state"], t["try_number"]) for k, t in tasks.items()}
+    assert tasks["train_candidates"]["try_number"] >= 2, tasks["train_candidates"]
+    assert "drift monitor 2025-01-18" in run["conf"]["reason"]
+    # `make up` brings the dead worker back, and only it.
+    again = stack.mlops("server", "up", "--timeout", "300")
+    assert again.returncode == 0 and f"started {worker};" in again.stdout, again.stdout + again.stderr
+
+    nights = api.wait_runs("churn_drift_monitor", 2, run_type="backfill", timeout=300)
+    assert all(r["state"] == "success" for r in nights), nights
+    warehouse = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{stack.env['MLOPS_DB_PREFIX']}_warehouse"
+    calm = monitoring.read_night(warehouse, monitoring.DECISIONS, "churn", START + 17 * DAY)
+    drift = monitoring.read_night(warehouse, monitoring.DECISIONS, "churn", START + 18 * DAY)
+    assert calm["action"] == "not_needed", calm["reason"]
+    assert drift["action"] == "triggered" and drift["run_id"] == retrain["dag_run_id"], drift["reason"]
+    assert any("monthly_charges" in f for f in drift["drifted_features"]), drift["drifted_features"]
+
+    # The gate decided once: one new version (the killed try registered none), the aliases as its record says.
+    client = MlflowClient(f"http://127.0.0.1:{stack.variables()['MLFLOW_PORT']}")
+    versions = {v.version: v for v in client.search_model_versions("name='churn'")}
+    assert sorted(map(int, versions)) == [1, 2]
+    challenger = client.get_model_version("churn", "2")
+    decided = challenger.tags["decision"]
+    assert decided in ("promoted", "rejected")
+    assert client.get_model_version_by_alias("churn", "champion").version == ("2" if decided == "promoted" else "1")
+    assert json.loads(Path(challenger.tags["decision_record"]).read_text())["decision"] == decided
+    assert client.get_run(challenger.run_id).data.tags["trigger"] == "operator_triggered"
+    experiment = client.get_experiment_by_name("churn")
+    left = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
+    assert not left, [r.info.run_name for r in left]  # what the killed try left running, the retry ended
 
 
 def test_down_stops_everything_up_started(stack):

@@ -233,3 +233,18 @@ def test_a_candidate_that_fails_does_not_stop_the_others(labelled_home, churn):
     broken.candidates["xgboost"].params["max_depth"] = -3
     with pytest.raises(NoCandidateTrained, match="every candidate failed"):
         train_candidates(usecase, data)
+
+
+def test_a_retry_ends_the_runs_its_killed_try_left_running(labelled_home, churn):
+    # A worker killed mid-training leaves its MLflow runs RUNNING: nothing ends them. The retry does.
+    from pipelines.training.train import experiment_name
+
+    client = mlflow_store.configure()
+    exp = mlflow_store.experiment_id(experiment_name(churn))
+    tags = {"airflow_run_id": "drift_retrain__2025-01-18__2025-01-18"}
+    left = client.create_run(exp, tags=tags).info.run_id
+    other = client.create_run(exp, tags={"airflow_run_id": "manual__another"}).info.run_id
+    outcome = train_candidates(churn, build_training_data(churn, END), ["logistic"], tags=tags)
+    assert client.get_run(left).info.status == "KILLED" and client.get_run(left).data.tags["abandoned"]
+    assert client.get_run(other).info.status == "RUNNING"  # another Airflow run's: not this retry's to end
+    assert client.get_run(outcome.parent_run_id).info.status == "FINISHED"
