@@ -71,12 +71,13 @@ down: venv ## Stop exactly what `make up` started
 requirements: ## docker/requirements.txt, the image's dependencies, exported from uv.lock (a test checks it is current)
 	$(UV) export --frozen --no-dev --no-emit-project --quiet -o docker/requirements.txt
 
-bench: venv ## Benchmarks (by hand, not in CI; about 20 minutes)
+bench: venv ## Benchmarks (by hand, not in CI; about 35 minutes; the scheduler's needs PostgreSQL and Redis)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/inference.py
 	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/scheduler.py
 
 clean: ## Delete all runtime state
 	rm -rf "$(MLOPS_HOME)"
