@@ -102,8 +102,12 @@ def command_environment() -> dict[str, str]:
     import os
     import sys
 
+    from pipelines.stores import mlflow_store
+
     prepare(quiet=False)
-    env = {k: v for k, v in os.environ.items() if k not in _QUIETENED}
+    # Less what quietened this process's logs, and the MLflow store it pointed itself at (each
+    # command finds its store as this one did).
+    env = {k: v for k, v in os.environ.items() if k not in _QUIETENED and k not in mlflow_store.exported()}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # it starts `airflow` processes
     return env
 

@@ -280,8 +280,14 @@ def run(
     """
     from pipelines.validation.validate import build_all_data_docs
 
-    # A hundred validations in a row: Data Docs are built once at the end, not after each one.
-    os.environ.setdefault("MLOPS_DATA_DOCS", "deferred")
+    # A hundred validations in a row: Data Docs are built once at the end, not after each one
+    # (for this replay only: the caller's process keeps its own setting).
+    if "MLOPS_DATA_DOCS" not in os.environ:
+        os.environ["MLOPS_DATA_DOCS"] = "deferred"
+        try:
+            return run(usecase, first_day, end_day, drift_from, resume)
+        finally:
+            del os.environ["MLOPS_DATA_DOCS"]
     replay = Replay(usecase, first_day)
     if resume:
         replay.restore(resume)

@@ -144,6 +144,18 @@ def pytest_collection_modifyitems(config, items):
     )
 
 
+def pytest_collection_finish(session):
+    """With ``--dist loadgroup``, each worker must see the ``xdist_group`` suffix on grouped tests'
+    ids; without it, xdist spreads a group over workers and the server profile's module-scoped
+    stack is started twice, once per worker (pytest 9.2 with xdist 3.8: pytest-xdist#1386)."""
+    config = session.config
+    if not hasattr(config, "workerinput") or not config.getvalue("loadgroup"):
+        return
+    lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(f"--dist loadgroup does not group {lost[0]}: see pytest-xdist#1386")
+
+
 def pytest_sessionfinish(session, exitstatus):
     for builder in _LABELLED_BUILDER:  # a run shorter than the build
         builder.kill()

@@ -14,8 +14,12 @@ from mlops.server.setup import DATABASES
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
 
-# A calling process's own Airflow settings (the test session's SQLite state, its connections): not the profile's.
-_OWN = ("AIRFLOW__CORE__", "AIRFLOW__DATABASE__", "AIRFLOW_CONN_", "AIRFLOW__LOGGING__LOGGING_LEVEL")
+# A calling process's own settings (the test session's SQLite state, its connections, the MLflow store
+# an in-process run pointed it at): not the profile's.
+_OWN = (
+    "AIRFLOW__CORE__", "AIRFLOW__DATABASE__", "AIRFLOW_CONN_", "AIRFLOW__LOGGING__LOGGING_LEVEL",
+    "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLOPS_DATA_DOCS",
+)  # fmt: skip
 
 
 def free_port(pair: bool = False) -> int:

@@ -66,6 +66,12 @@ def _user_setting(name: str) -> str | None:
     return value if value and value != _ours.get(name) else None
 
 
+def exported() -> dict[str, str]:
+    """The ``MLFLOW_*`` variables :func:`configure` exported, with their values: a child process
+    started from this one's environment must not take them for the user's choice of store."""
+    return {name: value for name, value in _ours.items() if os.environ.get(name) == value}
+
+
 def tracking_uri() -> str:
     """``$MLFLOW_TRACKING_URI``, else the embedded SQLite store under ``$MLOPS_HOME``."""
     return _user_setting("MLFLOW_TRACKING_URI") or (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from mlops.cli import main
 
@@ -24,6 +25,7 @@ def test_demo_then_status(sqlite_source, capsys):
     assert "6 of 6 runs succeeded" in out  # churn_ingest and churn_features, each day
     assert "2025-01-03" in out and "activity 1 warn" in out  # the per-day table: 60 rows < min_rows_warning
     assert "churn_train skipped (0 labelled days" in out  # Thursday 2025-01-02: no label has arrived
+    assert "MLOPS_DATA_DOCS" not in os.environ  # the demo's deferred Data Docs end with it, not the process's
 
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)

@@ -135,7 +135,6 @@ def test_up_twice_starts_no_second_stack(stack):
 
 def test_the_loop_runs_under_the_scheduler_on_the_servers(stack, api):
     import sqlalchemy as sa
-    from mlflow import MlflowClient
 
     simulated = stack.mlops(
         "server", "run", "--", MLOPS, "simulate", "--usecase", "churn", "--days", "20", "--drift-day", "17"
@@ -166,7 +165,7 @@ def test_the_loop_runs_under_the_scheduler_on_the_servers(stack, api):
     runs = {r["dag_run_id"]: r for r in api.wait_runs("churn_train", 2, timeout=600)}
     assert runs.pop(train["dag_run_id"])["state"] == "success", api.task_instances("churn_train", train["dag_run_id"])
     assert [r["logical_date"][:4] for r in runs.values()] == [str(dt.date.today().year)]
-    client = MlflowClient(f"http://127.0.0.1:{stack.variables()['MLFLOW_PORT']}")
+    client = _mlflow(stack)
     champion = client.get_model_version_by_alias("churn", "champion")
     assert str(champion.version) == "1"
     assert client.get_run(champion.run_id).info.status == "FINISHED"
@@ -193,12 +192,22 @@ def test_the_loop_runs_under_the_scheduler_on_the_servers(stack, api):
     probe = (
         "from pipelines.stores import feature_store as fs; s = fs.get_store(); "
         "print(type(s._get_provider().online_store).__name__); "
-        "f = fs.online_features(s, 'churn_v1', 'customer_id', [1, 2, 3]); print(int(f.notna().all(axis=1).sum()))"
+        "f = fs.online_features(s, 'churn_v1', 'customer_id', list(range(1, 201))); "
+        "print(int(f.notna().all(axis=1).sum()))"
     )
     online = stack.mlops("server", "run", "--", sys.executable, "-c", probe)
     assert online.returncode == 0, online.stderr
     store, complete = online.stdout.split()[-2:]
     assert store == "RedisOnlineStore" and int(complete) > 0, online.stdout
+
+
+def _mlflow(stack: Stack):
+    """A client of the stack's MLflow server, its registry included (an in-process test before this one
+    may have pointed the ``mlflow`` module's default registry at its own store)."""
+    from mlflow import MlflowClient
+
+    server = f"http://127.0.0.1:{stack.variables()['MLFLOW_PORT']}"
+    return MlflowClient(tracking_uri=server, registry_uri=server)
 
 
 def _wait_for(probe, timeout: float, poll: float = 1.0, what: str = "a condition"):
@@ -229,7 +238,6 @@ def _worker_running(stack: Stack, ti_id: str) -> tuple[str, list] | None:
 
 def test_a_drift_the_monitor_detects_triggers_a_retrain_that_survives_a_killed_worker(stack, api):
     import psutil
-    from mlflow import MlflowClient
 
     from pipelines.stores import monitoring
 
@@ -277,13 +285,14 @@ def test_a_drift_the_monitor_detects_triggers_a_retrain_that_survives_a_killed_w
     assert any("monthly_charges" in f for f in drift["drifted_features"]), drift["drifted_features"]
 
     # The gate decided once: one new version (the killed try registered none), the aliases as its record says.
-    client = MlflowClient(f"http://127.0.0.1:{stack.variables()['MLFLOW_PORT']}")
-    versions = {v.version: v for v in client.search_model_versions("name='churn'")}
+    client = _mlflow(stack)
+    versions = {str(v.version): v for v in client.search_model_versions("name='churn'")}
     assert sorted(map(int, versions)) == [1, 2]
     challenger = client.get_model_version("churn", "2")
     decided = challenger.tags["decision"]
     assert decided in ("promoted", "rejected")
-    assert client.get_model_version_by_alias("churn", "champion").version == ("2" if decided == "promoted" else "1")
+    champion = client.get_model_version_by_alias("churn", "champion")
+    assert str(champion.version) == ("2" if decided == "promoted" else "1")
     assert json.loads(Path(challenger.tags["decision_record"]).read_text())["decision"] == decided
     assert client.get_run(challenger.run_id).data.tags["trigger"] == "operator_triggered"
     experiment = client.get_experiment_by_name("churn")

@@ -1,0 +1,22 @@
+"""Which MLflow store a process, and the commands it starts, use."""
+
+from __future__ import annotations
+
+import os
+
+from mlops import airflow_admin
+from pipelines.stores import mlflow_store
+
+
+def test_a_command_started_after_configure_finds_its_store_as_the_caller_did(home, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    mlflow_store.configure()
+    assert str(home) in os.environ["MLFLOW_REGISTRY_URI"]  # mlflow exports what it was pointed at
+    env = airflow_admin.command_environment()
+    # Not passed on: a `mlops server up` from here would send the servers' models to this home's registry.
+    assert "MLFLOW_TRACKING_URI" not in env and "MLFLOW_REGISTRY_URI" not in env
+
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "http://mlflow.example:5000")  # the user's choice is passed on
+    assert airflow_admin.command_environment()["MLFLOW_REGISTRY_URI"] == "http://mlflow.example:5000"
+    assert mlflow_store.registry_uri() == "http://mlflow.example:5000"
