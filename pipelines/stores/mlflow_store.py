@@ -38,8 +38,10 @@ SQLITE_BUSY_TIMEOUT = 60
 CHAMPION, CHALLENGER, PREVIOUS, ROLLED_BACK = "champion", "challenger", "previous", "rolled_back"
 
 # mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI (for subprocesses), so the
-# variable only means "the user chose a store" when it differs from what we set ourselves.
-_ours: dict[str, str] = {}
+# variable only means "the user chose a store" when it differs from every value we set
+# ourselves (a process that moves between state folders, or restores its environment, may
+# hold an earlier one).
+_ours: dict[str, set[str]] = {}
 
 
 class ChampionMoved(RuntimeError):
@@ -63,13 +65,13 @@ def artifacts_root() -> Path:
 
 def _user_setting(name: str) -> str | None:
     value = os.environ.get(name)
-    return value if value and value != _ours.get(name) else None
+    return value if value and value not in _ours.get(name, ()) else None
 
 
 def exported() -> dict[str, str]:
     """The ``MLFLOW_*`` variables :func:`configure` exported, with their values: a child process
     started from this one's environment must not take them for the user's choice of store."""
-    return {name: value for name, value in _ours.items() if os.environ.get(name) == value}
+    return {name: os.environ[name] for name, values in _ours.items() if os.environ.get(name) in values}
 
 
 def tracking_uri() -> str:
@@ -107,7 +109,7 @@ def configure() -> Any:
     mlflow.set_registry_uri(registry)
     for name, value in (("MLFLOW_TRACKING_URI", tracking), ("MLFLOW_REGISTRY_URI", registry)):
         if chosen[name] is None:  # whatever MLflow exports now is ours, not the user's choice
-            _ours[name] = value
+            _ours.setdefault(name, set()).add(value)
     return mlflow.MlflowClient(tracking, registry)
 
 

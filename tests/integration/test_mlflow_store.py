@@ -20,3 +20,13 @@ def test_a_command_started_after_configure_finds_its_store_as_the_caller_did(hom
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", "http://mlflow.example:5000")  # the user's choice is passed on
     assert airflow_admin.command_environment()["MLFLOW_REGISTRY_URI"] == "http://mlflow.example:5000"
     assert mlflow_store.registry_uri() == "http://mlflow.example:5000"
+
+
+def test_an_environment_restored_to_an_earlier_state_folder_is_not_taken_for_a_choice(home, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow_store.configure()
+    first = os.environ["MLFLOW_TRACKING_URI"]
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "other"))
+    mlflow_store.configure()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", first)  # as a test's teardown restores it
+    assert str(tmp_path / "other") in mlflow_store.tracking_uri()  # the current state folder's store
