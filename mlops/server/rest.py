@@ -92,7 +92,7 @@ class AirflowAPI:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=500, order_by="logical_date")["dag_runs"]
 
     def wait_runs(
-        self, dag_id: str, count: int, timeout: float = 600, poll: float = 3, run_type: str | None = None
+        self, dag_id: str, count: int, timeout: float = 600, poll: float = 1, run_type: str | None = None
     ) -> list[dict]:
         """Until ``dag_id`` has at least ``count`` runs (of ``run_type``, when given) and all of them
         have finished; returns them."""
@@ -106,7 +106,7 @@ class AirflowAPI:
                 raise TimeoutError(f"{dag_id}: {len(runs)} runs (wanted {count}) after {timeout:.0f}s: {states}")
             time.sleep(poll)
 
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 3) -> dict:
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 1) -> dict:
         """Until the run ``run_id`` of ``dag_id`` has finished; returns it."""
         deadline = time.monotonic() + timeout
         while True:

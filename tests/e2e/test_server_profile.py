@@ -72,6 +72,10 @@ def stack(tmp_path_factory):
         "MLOPS_CONFIGS": str(configs),
         # A killed worker's task is failed (and retried) after this many seconds without a heartbeat (default 300).
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        # Two cores shared with another test worker: one MLflow server process, and the DAG files (which
+        # do not change during the test) parsed once, not every 30 s.
+        "MLFLOW_WORKERS": "1",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
     }
     isolated.flush_redis(redis_dbs)
     stack = Stack(home, isolated.environment(home, prefix, redis_dbs, extra))
@@ -298,6 +302,10 @@ def test_a_drift_the_monitor_detects_triggers_a_retrain_that_survives_a_killed_w
     experiment = client.get_experiment_by_name("churn")
     left = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
     assert not left, [r.info.run_name for r in left]  # what the killed try left running, the retry ended
+    # No partition was left half-written (atomic writes leave `*.tmp-*` files only while they run);
+    # predictions are keyed by use case, entity and day, so a rerun replaces them.
+    assert not [p for p in (stack.home / "curated").rglob("*") if ".tmp-" in p.name]
+    assert not [p for p in (stack.home / "features").rglob("*") if ".tmp-" in p.name]
 
 
 def test_down_stops_everything_up_started(stack):
