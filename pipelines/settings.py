@@ -77,6 +77,12 @@ def data_dir(zone: str, usecase: str, dataset: str) -> Path:
     return mlops_home() / zone / usecase / dataset
 
 
+def mlflow_ui_url() -> str:
+    """Where people open MLflow's UI (links from the Airflow UI plugin): ``$MLOPS_MLFLOW_UI_URL``,
+    by default ``make mlflow-ui``'s address."""
+    return os.environ.get("MLOPS_MLFLOW_UI_URL", "http://localhost:5000").rstrip("/")
+
+
 def reports_dir() -> Path:
     return mlops_home() / "reports"
 

@@ -62,6 +62,8 @@ def model_history(usecase: UseCase) -> list[dict[str, Any]]:
                 "trigger": record.get("trigger"),
                 "trigger_reason": record.get("trigger_reason"),
                 "holdout_days": record.get("holdout_days") or [],
+                "training_window_end": record.get("training_window_end"),
+                "training_run_id": record.get("training_run_id"),
                 "decided_at": record.get("decided_at"),
             }
         )

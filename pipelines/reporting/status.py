@@ -58,12 +58,11 @@ def status(
                 # moves to quarantine/.../resolved/); the interval may still hold older curated rows.
                 "quarantined_open": [p.stem for p in quarantined],
             }
-        entry: dict[str, Any] = {"dags": [usecase.dag_id("ingest")], "datasets": datasets}
+        entry: dict[str, Any] = {"dags": usecase_dags(usecase), "datasets": datasets}
         if usecase.features:
             from pipelines.features.materialize import materialized_record
 
             record = materialized_record(usecase)
-            entry["dags"].append(usecase.dag_id("features"))
             entry["features"] = {
                 "feature_partitions": len(
                     partitions.list_partitions(FEATURES_ZONE, usecase.name, usecase.features.dataset)
@@ -71,16 +70,25 @@ def status(
                 "latest_materialized": json.loads(record.read_text()) if record.exists() else None,
             }
         if usecase.training:
-            entry["dags"] += [usecase.dag_id("train"), usecase.dag_id("rollback")]
             entry["model"] = model_status(usecase)
         if usecase.training and usecase.inference:
-            entry["dags"].append(usecase.dag_id("batch_inference"))
             entry["predictions"] = _predictions_status(usecase, warehouse_url)
         if usecase.monitoring and usecase.inference:
-            entry["dags"].append(usecase.dag_id("drift_monitor"))
             entry["monitoring"] = _monitoring_status(usecase, warehouse_url)
         out["usecases"][usecase.name] = entry
     return out
+
+
+def usecase_dags(usecase: UseCase) -> list[str]:
+    """The DAG ids a use case has, by the sections of its YAML."""
+    stages = ["ingest"] + (["features"] if usecase.features else [])
+    if usecase.training:
+        stages += ["train", "rollback"]
+    if usecase.training and usecase.inference:
+        stages.append("batch_inference")
+    if usecase.monitoring and usecase.inference:
+        stages.append("drift_monitor")
+    return [usecase.dag_id(stage) for stage in stages]
 
 
 def _monitoring_status(usecase: UseCase, warehouse_url: WarehouseUrl) -> dict | None:

@@ -65,7 +65,6 @@ class _NeedsWrite(Exception):
 
 def _context(suite: Any, may_write: bool) -> tuple[Any, Any]:
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.exceptions import DataContextError
 
     root = settings.gx_dir()
@@ -104,8 +103,14 @@ def _context(suite: Any, may_write: bool) -> tuple[Any, Any]:
         definition = create(
             ctx.validation_definitions.add, gx.ValidationDefinition(name=suite.name, data=batch, suite=stored)
         )
-    # In memory only (never saved to the project file): no progress bars in task
-    # logs, Data Docs where the reports live.
+    return _in_memory_settings(ctx), definition
+
+
+def _in_memory_settings(ctx: Any) -> Any:
+    """Settings never saved to the project file (a moved state folder keeps working): no progress
+    bars in task logs, Data Docs where the reports live."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     ctx.variables.data_docs_sites = {
         _SITE: {
@@ -115,7 +120,7 @@ def _context(suite: Any, may_write: bool) -> tuple[Any, Any]:
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         }
     }
-    return ctx, definition
+    return ctx
 
 
 def _canonical(suite: Any) -> str:
@@ -188,7 +193,8 @@ def build_all_data_docs() -> Path | None:
     if not (root / "gx" / "great_expectations.yml").exists():
         return None
     with _lock(exclusive=True):
-        gx.get_context(mode="file", project_root_dir=str(root)).build_data_docs(site_names=[_SITE])
+        # The site is defined in memory only: a context without it builds nothing, silently.
+        _in_memory_settings(gx.get_context(mode="file", project_root_dir=str(root))).build_data_docs(site_names=[_SITE])
     return data_docs_index()
 
 

@@ -6,6 +6,7 @@ import json
 import os
 
 from mlops.cli import main
+from pipelines.validation.validate import data_docs_index
 
 
 def test_init_is_idempotent(home, capsys, tmp_path, monkeypatch):
@@ -26,6 +27,7 @@ def test_demo_then_status(sqlite_source, capsys):
     assert "2025-01-03" in out and "activity 1 warn" in out  # the per-day table: 60 rows < min_rows_warning
     assert "churn_train skipped (0 labelled days" in out  # Thursday 2025-01-02: no label has arrived
     assert "MLOPS_DATA_DOCS" not in os.environ  # the demo's deferred Data Docs end with it, not the process's
+    assert data_docs_index().exists()  # built once at the end of the replay
 
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipelines import settings
+from tests import browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 PAGES = {  # path -> text the page must show
     "": "a tabular model that keeps itself healthy",
     "reference/configuration/": "Configuration reference",
@@ -28,10 +28,7 @@ PAGES = {  # path -> text the page must show
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> str:
     """The site built with --strict into a temporary folder and served on a free local port."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-        pytest.skip(f"no {CHROMIUM}")
+    browser.require_chromium()
     out = tmp_path_factory.mktemp("site")
     mkdocs = Path(sys.executable).parent / "mkdocs"
     env = os.environ | {"NO_MKDOCS_2_WARNING": "1"}
@@ -46,16 +43,9 @@ def site(tmp_path_factory) -> str:
 
 
 def test_the_pages_open_with_their_navigation(site, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    with browser.page() as page:
         try:
             for path, text in PAGES.items():
                 page.goto(site + path)
@@ -74,5 +64,3 @@ def test_the_pages_open_with_their_navigation(site, tmp_path):
             for shot in shots.glob("*.png"):
                 shutil.copy(shot, kept / shot.name)
             raise
-        finally:
-            browser.close()

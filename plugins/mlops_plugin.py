@@ -1,0 +1,23 @@
+"""The `mlops` Airflow plugin: the model-health pages, artefacts and metrics at ``/mlops`` on the
+API server (``mlops_web/``), and "Model health" in the UI's navigation.
+
+Airflow imports this file in every component that loads plugins; the pages' code is imported
+with it, their heavy imports only when a page is requested.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+from mlops_web.app import app
+
+
+class MLOpsPlugin(AirflowPlugin):
+    name = "mlops"
+    fastapi_apps: ClassVar[list[dict]] = [
+        {"app": app, "url_prefix": "/mlops", "name": "MLOps: model health, artefacts, metrics"}
+    ]
+    external_views: ClassVar[list[dict]] = [
+        {"name": "Model health", "href": "mlops/", "destination": "nav", "category": "browse", "url_route": "mlops"},
+    ]

@@ -1,0 +1,126 @@
+"""HTML of the plugin's pages: plain, escaped, one stylesheet inline, links to every artefact."""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:1100px;color:#222}"
+    "table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ddd;padding:.3rem .6rem;"
+    "text-align:left;font-size:.9rem}th{background:#f6f6f6}a{color:#0b62a4}.muted{color:#777}"
+    ".decision{padding:.6rem 1rem;background:#f4f8fb;border-left:4px solid #0b62a4;margin:1rem 0}"
+    "nav a{margin-right:1rem}"
+)
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><nav><a href='/mlops/'>Use cases</a>"
+        f"<a href='/mlops/metrics'>Metrics</a><a href='/mlops/data_docs/index.html'>Data Docs</a>"
+        f"<a href='/'>Airflow</a></nav><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+
+
+def index(usecases: list[Any], errors: dict[str, str]) -> str:
+    rows = "".join(
+        f"<tr><td><a href='/mlops/{u.name}'>{escape(u.name)}</a></td><td>{escape(u.task)}</td>"
+        f"<td>{escape(u.description or '')}</td><td>{escape(u.owner or '')}</td></tr>"
+        for u in usecases
+    )
+    broken = "".join(f"<li><code>{escape(p)}</code>: {escape(e)}</li>" for p, e in errors.items())
+    body = f"<table><tr><th>use case</th><th>task</th><th>what it predicts</th><th>owner</th></tr>{rows}</table>" + (
+        f"<h2>Use-case files that do not load</h2><ul>{broken}</ul>" if broken else ""
+    )
+    return _page("Use cases", body)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "<span class='muted'>-</span>"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return escape(str(value))
+
+
+def _short(text: str | None, limit: int = 160) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def model_health(usecase: Any, record: dict[str, Any]) -> str:
+    from pipelines import settings
+    from pipelines.reporting.chart import health_chart
+
+    name = usecase.name
+    model = record["model"] or {}
+    aliases = model.get("aliases") or {}
+    mlflow = settings.mlflow_ui_url()
+    registered = model.get("model") or name
+    parts = [f"<p>{escape(usecase.description or '')}</p>"]
+    for key, message in record["errors"].items():
+        parts.append(f"<p class='decision'>{escape(key)} could not be read: {escape(message)}</p>")
+    if aliases:
+        held = ", ".join(f"{alias} v{v}" for alias, v in aliases.items() if v is not None) or "no alias held"
+        parts.append(f"<p><b>Model <code>{escape(registered)}</code></b>: {escape(held)}.</p>")
+    latest = record["latest_decision"]
+    if latest:
+        parts.append(
+            f"<div class='decision'><b>Latest retrain decision</b> (night of {escape(str(latest['day']))}): "
+            f"<b>{escape(latest['action'])}</b>: {escape(latest.get('reason') or '')}</div>"
+        )
+    parts.append(health_chart(record["days"], record["events"]))
+    parts.append(_versions(name, record, aliases, mlflow, registered))
+    parts.append(_days(name, record["days"], bool(usecase.inference)))
+    return _page(f"Model health: {name}", "".join(parts))
+
+
+def _versions(name: str, record: dict[str, Any], aliases: dict, mlflow: str, registered: str) -> str:
+    metric = record["primary_metric"] or "metric"
+    held = {str(v): alias for alias, v in aliases.items() if v is not None}
+    rows = []
+    for v in reversed(record["versions"]):
+        version = str(v["version"])
+        links = [
+            f"<a href='/mlops/{name}/model_cards/v{version}.html'>model card</a>",
+            f"<a href='{mlflow}/#/models/{quote(registered)}/versions/{version}'>MLflow</a>",
+        ]
+        rows.append(
+            f"<tr><td>v{version}</td><td>{escape(held.get(version, ''))}</td><td>{escape(v['decision'])}</td>"
+            f"<td>{_fmt(v['metric'])}</td><td>{_fmt(v['champion_metric'])}</td><td>{escape(v['trigger'] or '')}</td>"
+            f"<td title='{escape(v['reason'] or '')}'>{escape(_short(v['reason']))}</td><td>{' '.join(links)}</td></tr>"
+        )
+    if not rows:
+        return "<h2>Versions</h2><p>No version has been judged yet: run the train DAG.</p>"
+    return (
+        f"<h2>Versions</h2><table><tr><th>version</th><th>alias</th><th>decision</th><th>{escape(metric)}</th>"
+        f"<th>champion's</th><th>trigger</th><th>why</th><th>links</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _days(name: str, days: list[dict[str, Any]], predicts: bool) -> str:
+    rows = []
+    for d in reversed(days):
+        links = []
+        if d["drift_report"]:
+            links.append(f"<a href='/mlops/{name}/drift/{quote(Path(d['drift_report']).name)}'>drift report</a>")
+        if predicts and d["champion_version"]:
+            links.append(f"<a href='/mlops/{name}/lineage/{d['day']}'>lineage</a>")
+        rows.append(
+            f"<tr><td>{escape(d['day'])}</td><td>{_fmt(d['rows'])}</td><td>{_fmt(d['quarantined'] or None)}</td>"
+            f"<td>{_fmt(d['champion_version'])}</td><td>{_fmt(d['live_metric'])}</td><td>{_fmt(d['drift_share'])}</td>"
+            f"<td>{_fmt(d['prediction_drift'])}</td><td>{_fmt(d['action'])}</td><td>{' '.join(links)}</td></tr>"
+        )
+    return (
+        "<h2>Days</h2><table><tr><th>day</th><th>rows</th><th>quarantined</th><th>champion</th><th>live metric</th>"
+        "<th>drifted share</th><th>prediction drift</th><th>decision</th><th>links</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
+def lineage(usecase: Any, day: dt.date, text: str) -> str:
+    return _page(f"Lineage: {usecase.name} {day}", f"<pre>{escape(text)}</pre>")

@@ -1,0 +1,77 @@
+"""The plugin's routes on a state folder, its login check replaced by a fixed user: what each
+route serves, and that no path outside the report folders can be reached. The login check
+itself, on Airflow's API server, is tests/e2e/test_ui_plugin.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
+
+from mlops_web import auth
+from mlops_web.app import app, last_successes
+
+
+@pytest.fixture
+def client(home):
+    from fastapi.testclient import TestClient
+
+    (home / "reports" / "churn" / "drift").mkdir(parents=True)
+    (home / "reports" / "churn" / "drift" / "2025-02-01.html").write_text("<html>drift of 2025-02-01</html>")
+    (home / "reports" / "churn" / "model_cards").mkdir(parents=True)
+    (home / "reports" / "churn" / "model_cards" / "v1.html").write_text("<html>card v1</html>")
+    (home / "reports" / "data_docs" / "static").mkdir(parents=True)
+    (home / "reports" / "data_docs" / "index.html").write_text("<html>data docs</html>")
+    (home / "reports" / "data_docs" / "static" / "style.css").write_text("body{}")
+    (home / "secret.txt").write_text("not for the web")
+    (home / "reports" / "churn" / "drift" / "escape.html").symlink_to(home / "secret.txt")
+    app.dependency_overrides[auth.require_login] = lambda: "tester"
+    app.dependency_overrides[last_successes] = lambda: {}  # Airflow's metadata DB: tests/e2e/test_ui_plugin.py
+    try:
+        yield TestClient(app)
+    finally:
+        app.dependency_overrides.clear()
+
+
+def test_the_report_routes_serve_the_files_of_their_folders(client):
+    assert "drift of 2025-02-01" in client.get("/churn/drift/2025-02-01.html").text
+    assert "card v1" in client.get("/churn/model_cards/v1.html").text
+    assert client.get("/data_docs/index.html").text == "<html>data docs</html>"
+    assert client.get("/data_docs/static/style.css").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/churn/drift/..%2F..%2F..%2Fsecret.txt",
+        "/churn/drift/%2E%2E%2Fsecret.txt",
+        "/churn/drift/escape.html",  # a symlink out of the folder
+        "/churn/drift/.hidden.html",
+        "/churn/model_cards/..%2Fdrift%2F2025-02-01.html",
+        "/data_docs/..%2F..%2Fsecret.txt",
+        "/data_docs/%2E%2E/%2E%2E/secret.txt",
+        "/data_docs//etc/passwd",
+        "/data_docs/static/..%2F..%2F..%2Fsecret.txt",
+        "/..%2Fsecret.txt/drift/2025-02-01.html",
+        "/churn%2F..%2F..%2Fsecret/drift/2025-02-01.html",
+        "/nope/drift/2025-02-01.html",
+    ],
+)
+def test_no_path_outside_the_report_folders_can_be_reached(client, path):
+    response = client.get(path)
+    assert response.status_code == 404, (path, response.text[:200])
+    assert "not for the web" not in response.text
+
+
+def test_pages_of_a_fresh_state_say_what_is_missing(client):
+    index = client.get("/")
+    assert index.status_code == 200 and "/mlops/churn" in index.text and "store_sales" in index.text
+    page = client.get("/churn")
+    assert page.status_code == 200
+    assert "No day has been ingested yet" in page.text and "No version has been judged yet" in page.text
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    assert 'mlops_partitions_quarantined{dataset="activity",usecase="churn"} 0.0' in metrics.text
