@@ -7,9 +7,17 @@ with it, their heavy imports only when a page is requested.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
+
+# Airflow puts the plugins folder on sys.path in its own processes; a process that loads this
+# file by path without doing so (a tool, a test) finds the pages' package beside it all the same.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
+
 from mlops_web.app import app
 
 
