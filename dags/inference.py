@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
 
-from dagkit import dag_arguments, interval_params, online_features_asset, predictions_asset, usecases
+from dagkit import dag_arguments, interval_params, online_features_asset, predictions_asset, usecases, with_links
 from pipelines.config import UseCase
 
 
@@ -51,15 +51,20 @@ def build_inference_dag(usecase: UseCase) -> None:
 
         @task(outlets=[predictions_asset(usecase.name)])
         def score(models: dict) -> list[dict]:
-            from dagkit import intervals_from_context, sqlalchemy_url, task_errors
+            from dagkit import intervals_from_context, parse_interval, publish_links, sqlalchemy_url, task_errors
             from pipelines.inference.batch import score_intervals
+            from pipelines.reporting import links
 
             ctx = get_current_context()
             url = sqlalchemy_url(usecase.inference.connection_id)
+            intervals = intervals_from_context(ctx)
             with task_errors():
-                return score_intervals(usecase, models, intervals_from_context(ctx), url, ctx["run_id"])
+                scored = score_intervals(usecase, models, intervals, url, ctx["run_id"])
+            if intervals:  # the newest day scored
+                publish_links({"Lineage": links.lineage(usecase.name, parse_interval(intervals[-1])[0].date())})
+            return scored
 
-        score(pin_models())
+        with_links(score(pin_models()), "Lineage")
 
     batch_inference()
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
 
-from dagkit import curated_asset, dag_arguments, interval_timetable, usecases
+from dagkit import curated_asset, dag_arguments, interval_timetable, usecases, with_links
 from pipelines.config import UseCase
 
 
@@ -43,8 +43,9 @@ def build_ingest_dag(usecase: UseCase) -> None:
             @task(task_id=f"ingest_{dataset}", outlets=[curated_asset(usecase.name, dataset)])
             def ingest_dataset(dataset: str = dataset) -> dict:
                 """Read, validate and publish one dataset's partition for this interval."""
-                from dagkit import interval_extra, sqlalchemy_url, task_errors
+                from dagkit import interval_extra, publish_links, sqlalchemy_url, task_errors
                 from pipelines.ingestion.ingest import ingest_interval
+                from pipelines.reporting import links
 
                 ctx = get_current_context()
                 start, end = ctx["data_interval_start"], ctx["data_interval_end"]
@@ -52,9 +53,13 @@ def build_ingest_dag(usecase: UseCase) -> None:
                     result = ingest_interval(sqlalchemy_url(usecase.source.connection_id), usecase, dataset, start, end)
                 # Consumers (the features DAG) learn which interval was published.
                 ctx["outlet_events"][curated_asset(usecase.name, dataset)].extra = interval_extra(start, end)
-                return result.summary()
+                summary = result.summary()
+                publish_links(
+                    {"Validation (Data Docs)": summary["data_docs"] and links.data_docs(summary["data_docs"])}
+                )
+                return summary
 
-            ingest_dataset()
+            with_links(ingest_dataset(), "Validation (Data Docs)")
 
     ingest()
 

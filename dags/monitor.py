@@ -29,7 +29,7 @@ import datetime as dt
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, get_current_context, task
 
-from dagkit import dag_arguments, interval_timetable, usecases
+from dagkit import dag_arguments, interval_timetable, usecases, with_links
 from dagkit.sensors import DayReadySensor
 from pipelines.config import UseCase
 
@@ -52,15 +52,19 @@ def build_monitor_dag(usecase: UseCase) -> None:
     def drift_monitor() -> None:
         @task
         def measure() -> dict:
-            from dagkit import sqlalchemy_url, task_errors
+            from dagkit import publish_links, sqlalchemy_url, task_errors
             from pipelines.monitoring.monitor import measure_summary
+            from pipelines.reporting import links
 
             ctx = get_current_context()
             url = sqlalchemy_url(usecase.inference.connection_id)
             with task_errors():
-                return measure_summary(
+                summary = measure_summary(
                     usecase, ctx["data_interval_start"], ctx["data_interval_end"], url, ctx["run_id"]
                 )
+            report = summary["report_html"]
+            publish_links({"Drift report": report and links.drift_report(usecase.name, report)})
+            return summary
 
         @task(multiple_outputs=True)
         def decide(measured: dict) -> dict:
@@ -84,7 +88,7 @@ def build_monitor_dag(usecase: UseCase) -> None:
             mode="reschedule",
             doc_md="Waits for the night's features; skips without a champion or without active entities.",
         )
-        measured = measure()
+        measured = with_links(measure(), "Drift report")
         wait >> measured
         decision = decide(measured)
         retrain_needed(decision["action"]) >> TriggerDagRunOperator(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from dagkit import dag_arguments, interval_timetable, usecases
+from dagkit import dag_arguments, interval_timetable, usecases, with_links
 from pipelines.config import UseCase
 
 
@@ -91,30 +91,45 @@ def build_train_dag(usecase: UseCase) -> None:
 
         @task
         def train_candidates(plan: dict, tset: dict) -> dict:
-            from dagkit import run_facts, task_errors
+            from dagkit import publish_links, run_facts, task_errors
+            from pipelines.reporting import links
             from pipelines.training.run import train_planned
 
             with task_errors():
-                return train_planned(usecase, plan, tset, run_facts(get_current_context()))
+                outcome = train_planned(usecase, plan, tset, run_facts(get_current_context()))
+            publish_links({"MLflow run": links.mlflow_run(outcome["experiment_id"], outcome["parent_run_id"])})
+            return outcome
 
         @task
         def register(outcome: dict) -> str:
+            from dagkit import publish_links
+            from pipelines.reporting import links
+            from pipelines.stores.mlflow_store import model_name
             from pipelines.training.run import register_best
 
-            return register_best(usecase, outcome)
+            version = register_best(usecase, outcome)
+            publish_links({"Model version (MLflow)": links.mlflow_version(model_name(usecase), version)})
+            return version
 
         @task
         def promote(version: str, tset: dict, outcome: dict, plan: dict) -> dict:
-            from dagkit import run_facts
+            from dagkit import publish_links, run_facts
+            from pipelines.reporting import links
             from pipelines.training.run import gate_version
 
-            return gate_version(usecase, version, tset, outcome, plan, run_facts(get_current_context()))
+            record = gate_version(usecase, version, tset, outcome, plan, run_facts(get_current_context()))
+            publish_links({
+                "Model card": links.model_card(usecase.name, version),
+                "Model version (MLflow)": links.mlflow_version(record["model"], version),
+                "Model health": links.health(usecase.name),
+            })  # fmt: skip
+            return record
 
         plan = check_request()
         tset = training_set(plan)
-        outcome = train_candidates(plan, tset)
-        version = register(outcome)
-        promote(version, tset, outcome, plan)
+        outcome = with_links(train_candidates(plan, tset), "MLflow run")
+        version = with_links(register(outcome), "Model version (MLflow)")
+        with_links(promote(version, tset, outcome, plan), "Model card", "Model version (MLflow)", "Model health")
 
     train()
 

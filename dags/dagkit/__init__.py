@@ -7,6 +7,7 @@ imported inside the functions that tasks call.
 
 - ``arguments``: the ``@dag(...)`` arguments every DAG of a use case shares, timetables
 - ``assets``: the assets DAGs publish and consume, and the intervals their events carry
+- ``links``: extra links of task instances to what they produced
 - ``context``: reading a task's context (connections, run facts) and failing it on bad input
 - ``sensors``: the monitor's wait for the night's features
 - ``usecases``: the use cases to build DAGs for (a broken file never hides the others)
@@ -24,6 +25,7 @@ from dagkit.assets import (
     predictions_asset,
 )
 from dagkit.context import run_facts, sqlalchemy_url, task_errors
+from dagkit.links import publish_links, with_links
 from dagkit.usecases import usecases
 
 __all__ = [
@@ -38,9 +40,11 @@ __all__ = [
     "online_features_asset",
     "parse_interval",
     "predictions_asset",
+    "publish_links",
     "run_facts",
     "sqlalchemy_url",
     "start_date",
     "task_errors",
     "usecases",
+    "with_links",
 ]

@@ -57,6 +57,7 @@ class IngestResult:
             "unchanged": self.unchanged,
             "warnings": self.info.warnings,
             "path": str(self.path),
+            "data_docs": self.validation.docs_page if self.validation else None,
         }
 
 

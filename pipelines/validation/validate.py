@@ -13,7 +13,8 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
+import urllib.parse
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ class ValidationOutcome:
     failures: list[str] = field(default_factory=list)  # critical: the partition is quarantined
     warnings: list[str] = field(default_factory=list)  # recorded, the run goes on
     details: list[dict[str, Any]] = field(default_factory=list)
+    docs_page: str | None = None  # this validation's page, relative to the Data Docs folder
 
 
 def data_docs_dir() -> Path:
@@ -177,12 +179,26 @@ def validate_partition(
         exclusive = False
     else:
         raise RuntimeError(f"GX objects of suite '{suite.name}' kept changing under {settings.gx_dir()}")
+    suite_id = ExpectationSuiteIdentifier(name=suite.name)
+    result_id = ValidationResultIdentifier(suite_id, run_id, result.batch_id)
     if build_docs and settings.data_docs_per_run():
         with _lock(exclusive=True):
-            suite_id = ExpectationSuiteIdentifier(name=suite.name)
-            result_id = ValidationResultIdentifier(suite_id, run_id, result.batch_id)
             ctx.build_data_docs(site_names=[_SITE], resource_identifiers=[suite_id, result_id])
-    return summarize(suite.name, partition, result)
+    outcome = summarize(suite.name, partition, result)
+    return replace(outcome, docs_page=_docs_page(ctx, result_id))
+
+
+def _docs_page(ctx: Any, result_id: Any) -> str | None:
+    """Where the site has (or, built later, will have) the page of one validation result."""
+    urls = ctx.get_docs_sites_urls(resource_identifier=result_id, site_name=_SITE, only_if_exists=False)
+    url = urls[0].get("site_url") if urls else None
+    if not url or not url.startswith("file://"):
+        return None
+    path = Path(urllib.parse.unquote(url.removeprefix("file://")))
+    try:
+        return str(path.relative_to(data_docs_dir()))
+    except ValueError:
+        return None
 
 
 def build_all_data_docs() -> Path | None:

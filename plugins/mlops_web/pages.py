@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from html import escape
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+
+from pipelines.reporting import links
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:1100px;color:#222}"
@@ -21,14 +21,14 @@ def _page(title: str, body: str) -> str:
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><nav><a href='/mlops/'>Use cases</a>"
-        f"<a href='/mlops/metrics'>Metrics</a><a href='/mlops/data_docs/index.html'>Data Docs</a>"
+        f"<a href='/mlops/metrics'>Metrics</a><a href='{links.data_docs()}'>Data Docs</a>"
         f"<a href='/'>Airflow</a></nav><h1>{escape(title)}</h1>{body}</body></html>"
     )
 
 
 def index(usecases: list[Any], errors: dict[str, str]) -> str:
     rows = "".join(
-        f"<tr><td><a href='/mlops/{u.name}'>{escape(u.name)}</a></td><td>{escape(u.task)}</td>"
+        f"<tr><td><a href='{links.health(u.name)}'>{escape(u.name)}</a></td><td>{escape(u.task)}</td>"
         f"<td>{escape(u.description or '')}</td><td>{escape(u.owner or '')}</td></tr>"
         for u in usecases
     )
@@ -53,13 +53,11 @@ def _short(text: str | None, limit: int = 160) -> str:
 
 
 def model_health(usecase: Any, record: dict[str, Any]) -> str:
-    from pipelines import settings
     from pipelines.reporting.chart import health_chart
 
     name = usecase.name
     model = record["model"] or {}
     aliases = model.get("aliases") or {}
-    mlflow = settings.mlflow_ui_url()
     registered = model.get("model") or name
     parts = [f"<p>{escape(usecase.description or '')}</p>"]
     for key, message in record["errors"].items():
@@ -74,25 +72,25 @@ def model_health(usecase: Any, record: dict[str, Any]) -> str:
             f"<b>{escape(latest['action'])}</b>: {escape(latest.get('reason') or '')}</div>"
         )
     parts.append(health_chart(record["days"], record["events"]))
-    parts.append(_versions(name, record, aliases, mlflow, registered))
+    parts.append(_versions(name, record, aliases, registered))
     parts.append(_days(name, record["days"], bool(usecase.inference)))
     return _page(f"Model health: {name}", "".join(parts))
 
 
-def _versions(name: str, record: dict[str, Any], aliases: dict, mlflow: str, registered: str) -> str:
+def _versions(name: str, record: dict[str, Any], aliases: dict, registered: str) -> str:
     metric = record["primary_metric"] or "metric"
     held = {str(v): alias for alias, v in aliases.items() if v is not None}
     rows = []
     for v in reversed(record["versions"]):
         version = str(v["version"])
-        links = [
-            f"<a href='/mlops/{name}/model_cards/v{version}.html'>model card</a>",
-            f"<a href='{mlflow}/#/models/{quote(registered)}/versions/{version}'>MLflow</a>",
+        hrefs = [
+            f"<a href='{links.model_card(name, version)}'>model card</a>",
+            f"<a href='{links.mlflow_version(registered, version)}'>MLflow</a>",
         ]
         rows.append(
             f"<tr><td>v{version}</td><td>{escape(held.get(version, ''))}</td><td>{escape(v['decision'])}</td>"
             f"<td>{_fmt(v['metric'])}</td><td>{_fmt(v['champion_metric'])}</td><td>{escape(v['trigger'] or '')}</td>"
-            f"<td title='{escape(v['reason'] or '')}'>{escape(_short(v['reason']))}</td><td>{' '.join(links)}</td></tr>"
+            f"<td title='{escape(v['reason'] or '')}'>{escape(_short(v['reason']))}</td><td>{' '.join(hrefs)}</td></tr>"
         )
     if not rows:
         return "<h2>Versions</h2><p>No version has been judged yet: run the train DAG.</p>"
@@ -105,15 +103,15 @@ def _versions(name: str, record: dict[str, Any], aliases: dict, mlflow: str, reg
 def _days(name: str, days: list[dict[str, Any]], predicts: bool) -> str:
     rows = []
     for d in reversed(days):
-        links = []
+        hrefs = []
         if d["drift_report"]:
-            links.append(f"<a href='/mlops/{name}/drift/{quote(Path(d['drift_report']).name)}'>drift report</a>")
+            hrefs.append(f"<a href='{links.drift_report(name, d['drift_report'])}'>drift report</a>")
         if predicts and d["champion_version"]:
-            links.append(f"<a href='/mlops/{name}/lineage/{d['day']}'>lineage</a>")
+            hrefs.append(f"<a href='{links.lineage(name, d['day'])}'>lineage</a>")
         rows.append(
             f"<tr><td>{escape(d['day'])}</td><td>{_fmt(d['rows'])}</td><td>{_fmt(d['quarantined'] or None)}</td>"
             f"<td>{_fmt(d['champion_version'])}</td><td>{_fmt(d['live_metric'])}</td><td>{_fmt(d['drift_share'])}</td>"
-            f"<td>{_fmt(d['prediction_drift'])}</td><td>{_fmt(d['action'])}</td><td>{' '.join(links)}</td></tr>"
+            f"<td>{_fmt(d['prediction_drift'])}</td><td>{_fmt(d['action'])}</td><td>{' '.join(hrefs)}</td></tr>"
         )
     return (
         "<h2>Days</h2><table><tr><th>day</th><th>rows</th><th>quarantined</th><th>champion</th><th>live metric</th>"

@@ -31,6 +31,7 @@ def test_a_good_day_passes_and_its_data_docs_are_built(home, churn, good_day):
         outcome = validate_partition(churn, dataset, frame, DAY, END, "2025-01-20")
         assert outcome.success, outcome.failures
         assert outcome.failures == []
+        assert (data_docs_index().parent / outcome.docs_page).is_file()  # its own page, linked from the task
     index = data_docs_index()
     assert index.exists()
     assert "churn_activity" in index.read_text()

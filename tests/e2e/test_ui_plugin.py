@@ -120,6 +120,24 @@ def test_the_plugin_is_registered_and_its_routes_answer_a_logged_in_user(ui, tok
     assert httpx.get(f"{base}/mlops/churn/drift/..%2F..%2F..%2Fairflow%2Fairflow.cfg", headers=auth).status_code == 404
 
 
+def test_the_training_tasks_link_to_what_they_produced(ui, token):
+    import httpx
+
+    base = ui[0]
+    auth = {"Authorization": f"Bearer {token}"}
+    run = httpx.get(f"{base}/api/v2/dags/churn_train/dagRuns", headers=auth).json()["dag_runs"][0]
+    tasks = f"{base}/api/v2/dags/churn_train/dagRuns/{run['dag_run_id']}/taskInstances"
+    trained = httpx.get(f"{tasks}/train_candidates/links", headers=auth).json()["extra_links"]
+    assert trained["MLflow run"].startswith("http://localhost:5000/#/experiments/")
+    promoted = httpx.get(f"{tasks}/promote/links", headers=auth).json()["extra_links"]
+    assert promoted == {
+        "Model card": "/mlops/churn/model_cards/v1.html",
+        "Model version (MLflow)": "http://localhost:5000/#/models/churn/versions/1",
+        "Model health": "/mlops/churn",
+    }
+    assert httpx.get(base + promoted["Model card"], headers=auth).status_code == 200  # the link opens
+
+
 def test_a_browser_logs_in_and_opens_the_model_health_page_and_a_model_card(ui):
     base, password, home = ui
     with browser.page(1200, 900) as page:
