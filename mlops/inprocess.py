@@ -13,7 +13,9 @@ which fails naming the piece that moved when an upgrade changes one of them:
 - ``DagRun`` rows (``dag_id``, ``run_id``, ``state``, ``logical_date``, ``run_after``, ``conf``):
   the runs a ``TriggerDagRunOperator`` queued, deleting one that ``DAG.test`` cannot
   resume, marking a run stopped from outside failed (as the UI's "mark failed" does);
-- a DAG's ``params`` and its tasks' ``params`` (a run's conf is resolved into them in place).
+- a DAG's ``params`` and its tasks' ``params`` (a run's conf is resolved into them in place);
+- ``DagRun.start_date``: ``DAG.test`` starts a run at its logical date (a 2025 day replayed in
+  2026 showed a duration of hundreds of days); the runner sets it to when its first task started.
 
 Nothing here patches Airflow. ``DAG.test`` parses and syncs the whole DAGs
 folder on every call (apache/airflow#64884, so that the targets of a
@@ -195,6 +197,7 @@ def run_interval(
             conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat(), **(conf or {})}
         with params_restored(dag), _parse_only(dag.dag_id):
             dr = dag.test(logical_date=end, run_after=end, run_conf=conf)
+    _started_when_it_ran(dr)
     if not asset_driven and (dr.data_interval_start != start or dr.data_interval_end != end):
         raise RuntimeError(
             f"{dag.dag_id}: asked for [{start}, {end}) but Airflow ran "
@@ -231,7 +234,20 @@ def run_queued(dag: Any, queued: dict[str, Any], log_file: Path | None = None) -
             delete_run(dag.dag_id, queued["run_id"])
         with params_restored(dag), _parse_only(dag.dag_id):
             dr = dag.test(logical_date=when, run_after=queued["run_after"], run_conf=queued["conf"])
+    _started_when_it_ran(dr)
     return RunOutcome.of(dr, dr.data_interval_start, dr.data_interval_end, run_id=queued["run_id"])
+
+
+def _started_when_it_ran(dr: Any) -> None:
+    """Give the finished run ``dr`` the start date of its first task (``DAG.test`` gave it its logical date)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.get(DagRun, dr.id)
+        starts = [ti.start_date for ti in run.get_task_instances(session=session) if ti.start_date]
+        if starts:
+            run.start_date = dr.start_date = min(starts)
 
 
 def delete_run(dag_id: str, run_id: str) -> None:

@@ -47,11 +47,21 @@ def _asset_events(uri: str, run_id: str) -> int:
         )
 
 
+def _duration(run_id: str) -> dt.timedelta:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.scalar(sa.select(DagRun).where(DagRun.dag_id == "churn_ingest", DagRun.run_id == run_id))
+        return run.end_date - run.start_date
+
+
 def test_three_days_ingest_and_a_rerun_changes_nothing(ingest_dag, source):
     first_run = f"manual__{(DAYS[0] + ONE_DAY).isoformat()}"
     events_before = _asset_events("mlops://churn/curated/activity", first_run)
     outcomes = [inprocess.run_interval(ingest_dag, day, day + ONE_DAY) for day in DAYS]
     assert outcomes[0].run_id == first_run
+    assert _duration(first_run) < dt.timedelta(minutes=5)  # from its first task's start, not its 2025 logical date
     assert [o.state for o in outcomes] == ["success"] * 3, [o.task_states for o in outcomes]
     for day in DAYS:
         for dataset in ("activity", "labels"):

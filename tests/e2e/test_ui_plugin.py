@@ -19,6 +19,8 @@ from mlops.server import isolated
 from tests import browser
 from tests.conftest import LABELLED_END
 
+pytestmark = pytest.mark.xdist_group("ui")  # one api-server (module fixture) on one worker, not one per worker
+
 BIN = Path(sys.executable).parent
 
 

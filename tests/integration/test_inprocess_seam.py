@@ -35,7 +35,7 @@ def test_dag_runs_have_the_columns_the_runner_reads():
     from airflow.models.dagrun import DagRun
     from airflow.utils.state import DagRunState, State, TaskInstanceState
 
-    for column in ("dag_id", "run_id", "state", "logical_date", "run_after", "conf"):
+    for column in ("dag_id", "run_id", "state", "logical_date", "run_after", "conf", "start_date"):
         assert column in DagRun.__table__.columns, f"DagRun has no column '{column}'"
     assert callable(DagRun.get_task_instances)
     assert DagRunState.QUEUED and DagRunState.FAILED and TaskInstanceState.FAILED
