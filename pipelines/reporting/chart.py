@@ -58,13 +58,16 @@ def health_chart(days: list[dict[str, Any]], events: list[dict[str, Any]], width
                 f'<circle cx="{px:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"><title>{d["day"]}: {label} '
                 f"{v:.3f}</title></circle>"
             )
-    on_day: dict[str, int] = {}
+    row_ends: list[float] = []  # where each row of marker labels is taken up to, so that none overlap
     for event in events:
         if event["day"] not in x:
             continue
-        nth = on_day[event["day"]] = on_day.get(event["day"], -1) + 1  # labels of one day, one under another
         px, colour = x[event["day"]], MARKERS.get(event["kind"], "#333")
         what = event["kind"].replace("_", " ") + (f" v{event['version']}" if event.get("version") else "")
+        nth = next((i for i, end in enumerate(row_ends) if px >= end), len(row_ends))
+        if nth == len(row_ends):
+            row_ends.append(0.0)
+        row_ends[nth] = px + 3 + 6.5 * len(what) + 4
         out.append(
             f'<g class="marker marker-{event["kind"]}"><line x1="{px:.1f}" x2="{px:.1f}" y1="{lines_top}" '
             f'y2="{lines_top + lines_h}" stroke="{colour}" stroke-dasharray="4 3"/>'
