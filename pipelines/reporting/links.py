@@ -40,6 +40,11 @@ def data_docs(path: str | Path | None = None) -> str:
     return f"{PREFIX}/data_docs/{quote(str(relative))}"
 
 
+def dag(dag_id: str) -> str:
+    """A DAG's page in Airflow's UI (its Trigger button opens the run form)."""
+    return f"/dags/{dag_id}"
+
+
 def mlflow_run(experiment_id: str, run_id: str) -> str:
     return f"{settings.mlflow_ui_url()}/#/experiments/{experiment_id}/runs/{run_id}"
 

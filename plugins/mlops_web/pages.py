@@ -65,6 +65,13 @@ def model_health(usecase: Any, record: dict[str, Any]) -> str:
     if aliases:
         held = ", ".join(f"{alias} v{v}" for alias, v in aliases.items() if v is not None) or "no alias held"
         parts.append(f"<p><b>Model <code>{escape(registered)}</code></b>: {escape(held)}.</p>")
+    if usecase.training:
+        parts.append(
+            f"<p><a href='{links.dag(usecase.dag_id('train'))}'>Retrain</a> (Trigger on {usecase.dag_id('train')}: "
+            f"window, candidates, force promotion, reason) &middot; "
+            f"<a href='{links.dag(usecase.dag_id('rollback'))}'>Roll back</a> (Trigger on "
+            f"{usecase.dag_id('rollback')}: the version, default the previous champion)</p>"
+        )
     latest = record["latest_decision"]
     if latest:
         parts.append(

@@ -72,6 +72,7 @@ def test_pages_of_a_fresh_state_say_what_is_missing(client):
     page = client.get("/churn")
     assert page.status_code == 200
     assert "No day has been ingested yet" in page.text and "No version has been judged yet" in page.text
+    assert "href='/dags/churn_train'>Retrain" in page.text and "href='/dags/churn_rollback'>Roll back" in page.text
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     assert 'mlops_partitions_quarantined{dataset="activity",usecase="churn"} 0.0' in metrics.text
