@@ -1,5 +1,5 @@
 """Prometheus metrics of every use case (``/mlops/metrics`` of the UI plugin), from the records the
-health page reads: the hook for Grafana and alerting (``docs/grafana/mlops.json``)."""
+health page reads: the hook for Grafana and alerting (``docs/grafana/mlops-model-health.json``)."""
 
 from __future__ import annotations
 
