@@ -28,4 +28,11 @@ class MLOpsPlugin(AirflowPlugin):
     ]
     external_views: ClassVar[list[dict]] = [
         {"name": "Model health", "href": "mlops/", "destination": "nav", "category": "browse", "url_route": "mlops"},
+        # A tab on every run's page; a drift monitor's run shows that night's report in it.
+        {
+            "name": "Drift report",
+            "href": "mlops/runs/{DAG_ID}/{RUN_ID}",
+            "destination": "dag_run",
+            "url_route": "mlops-run",
+        },
     ]

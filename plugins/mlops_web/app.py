@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from mlops_web import auth, pages
 
@@ -95,6 +95,40 @@ def metrics(last_success: Annotated[dict, Depends(last_successes)]) -> Response:
 
     body = metrics_text(scan().usecases, warehouse_url, last_success, dt.datetime.now(dt.UTC))
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def run_interval_end(dag_id: str, run_id: str) -> dt.datetime | None:
+    """The data interval end of one run, from Airflow's metadata database (None: no such run)."""
+    import sqlalchemy as sa
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.scalar(
+            sa.select(DagRun.data_interval_end).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        )
+
+
+@app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
+def run_report(
+    dag_id: str, run_id: str, interval_end: Annotated[dt.datetime | None, Depends(run_interval_end)]
+) -> Response:
+    """The tab on a run's page: a drift monitor's run shows its night's report."""
+    from pipelines.config import scan
+    from pipelines.reporting import links
+    from pipelines.stores import monitoring
+
+    usecase = next((u for u in scan().usecases if u.monitoring and u.dag_id("drift_monitor") == dag_id), None)
+    if usecase is None:
+        return HTMLResponse(pages.no_report(dag_id, run_id, "only the drift monitor's runs have a report"))
+    if interval_end is None:
+        raise HTTPException(404, f"no run {run_id} of {dag_id}")
+    night = monitoring.read_night(
+        warehouse_url(usecase.inference.connection_id), monitoring.HISTORY, usecase.name, interval_end
+    )
+    if not night or not night.get("report_html"):
+        return HTMLResponse(pages.no_report(dag_id, run_id, "this night has no report (yet): see the run's logs"))
+    return RedirectResponse(links.drift_report(usecase.name, night["report_html"]), status_code=307)
 
 
 @app.get("/data_docs/{path:path}")

@@ -129,3 +129,7 @@ def _days(name: str, days: list[dict[str, Any]], predicts: bool) -> str:
 
 def lineage(usecase: Any, day: dt.date, text: str) -> str:
     return _page(f"Lineage: {usecase.name} {day}", f"<pre>{escape(text)}</pre>")
+
+
+def no_report(dag_id: str, run_id: str, why: str) -> str:
+    return _page(f"{dag_id}: {run_id}", f"<p>{escape(why)}.</p>")

@@ -109,7 +109,8 @@ def test_the_plugin_is_registered_and_its_routes_answer_a_logged_in_user(ui, tok
     plugins = httpx.get(f"{base}/api/v2/plugins", headers=auth).json()["plugins"]
     mlops = next(p for p in plugins if p["name"] == "mlops")
     assert [a["url_prefix"] for a in mlops["fastapi_apps"]] == ["/mlops"]
-    assert any(v["name"] == "Model health" for v in mlops["external_views"])
+    views = {v["name"]: v for v in mlops["external_views"]}
+    assert views["Model health"]["destination"] == "nav" and views["Drift report"]["destination"] == "dag_run"
 
     page = httpx.get(f"{base}/mlops/churn", headers=auth)
     assert page.status_code == 200 and "champion v1" in page.text and "<svg" in page.text

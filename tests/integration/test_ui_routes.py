@@ -4,6 +4,7 @@ itself, on Airflow's API server, is tests/e2e/test_ui_plugin.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from mlops_web import auth
-from mlops_web.app import app, last_successes
+from mlops_web.app import app, last_successes, run_interval_end
 
 
 @pytest.fixture
@@ -30,6 +31,9 @@ def client(home):
     (home / "reports" / "churn" / "drift" / "escape.html").symlink_to(home / "secret.txt")
     app.dependency_overrides[auth.require_login] = lambda: "tester"
     app.dependency_overrides[last_successes] = lambda: {}  # Airflow's metadata DB: tests/e2e/test_ui_plugin.py
+    app.dependency_overrides[run_interval_end] = lambda dag_id, run_id: (
+        dt.datetime(2025, 2, 2, tzinfo=dt.UTC) if run_id.startswith("scheduled__") else None
+    )
     try:
         yield TestClient(app)
     finally:
@@ -76,3 +80,19 @@ def test_pages_of_a_fresh_state_say_what_is_missing(client):
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     assert 'mlops_partitions_quarantined{dataset="activity",usecase="churn"} 0.0' in metrics.text
+
+
+def test_a_monitor_runs_tab_opens_that_nights_report(client, home):
+    from pipelines import settings
+    from pipelines.stores import monitoring
+
+    report = home / "reports" / "churn" / "drift" / "2025-02-01.html"
+    warehouse = settings.default_connection_urls()[settings.WAREHOUSE_CONN_ID]
+    night = dt.datetime(2025, 2, 2, tzinfo=dt.UTC)  # the monitored interval's end
+    monitoring.write(warehouse, monitoring.HISTORY, "churn", night, {"report_html": str(report)},
+                     champion_version="1", current_rows=10)  # fmt: skip
+    tab = client.get("/runs/churn_drift_monitor/scheduled__2025-02-01T00:00:00+00:00", follow_redirects=False)
+    assert tab.status_code == 307 and tab.headers["location"] == "/mlops/churn/drift/2025-02-01.html"
+    other = client.get("/runs/churn_ingest/scheduled__2025-02-01T00:00:00+00:00")
+    assert other.status_code == 200 and "only the drift monitor" in other.text
+    assert client.get("/runs/churn_drift_monitor/manual__nope").status_code == 404
