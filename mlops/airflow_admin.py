@@ -141,11 +141,16 @@ def connection_url(conn_id: str) -> str:
 
     Falls back to the project default when the connection is defined nowhere.
     """
-    from pipelines.stores.source import url_from_connection
-
     prepare()
+    return resolved_connection_url(conn_id)
+
+
+def resolved_connection_url(conn_id: str) -> str:
+    """:func:`connection_url` in a process Airflow has already set up (the API server's plugin)."""
     from airflow.exceptions import AirflowNotFoundException
     from airflow.models.connection import Connection
+
+    from pipelines.stores.source import url_from_connection
 
     try:
         conn = Connection.get_connection_from_secrets(conn_id)

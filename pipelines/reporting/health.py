@@ -21,7 +21,7 @@ def health(usecase: UseCase, warehouse_url: WarehouseUrl) -> dict[str, Any]:
     """The model-health record of ``usecase`` (a store that cannot be read is named in ``errors``)."""
     errors: dict[str, str] = {}
     days = _days(usecase)
-    nights, decisions = _monitoring(usecase, warehouse_url, errors)
+    nights, decisions = monitoring_records(usecase, warehouse_url, errors)
     for night in nights:
         row = days.setdefault(night["day"], _empty_day(night["day"]))
         row.update(
@@ -82,9 +82,10 @@ def _days(usecase: UseCase) -> dict[str, dict[str, Any]]:
     return days
 
 
-def _monitoring(
+def monitoring_records(
     usecase: UseCase, warehouse_url: WarehouseUrl, errors: dict[str, str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The drift monitor's nights and retrain decisions, oldest first (an unreadable store in ``errors``)."""
     if not (usecase.monitoring and usecase.inference):
         return [], []
     from pipelines.stores import monitoring as store

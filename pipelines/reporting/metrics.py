@@ -8,7 +8,8 @@ from collections import Counter
 from typing import Any
 
 from pipelines.config import UseCase
-from pipelines.reporting.health import health
+from pipelines.reporting.health import monitoring_records
+from pipelines.reporting.models import model_status
 from pipelines.reporting.status import WarehouseUrl, usecase_dags
 
 
@@ -35,26 +36,28 @@ def metrics_text(
     quarantined = gauge("partitions_quarantined", "Partitions of each dataset in quarantine, unresolved", ("dataset",))
     decisions = gauge("retrain_decisions", "Retrain decisions of the drift monitor, by kind", ("action",))
     for usecase in usecases:
-        record: dict[str, Any] = health(usecase, warehouse_url)
-        model = record["model"] or {}
+        # What the newest records say, not the health page's table of every day: this runs at every scrape.
+        model = (model_status(usecase) if usecase.training else None) or {}
         version = (model.get("aliases") or {}).get("champion")
         if version is not None:
             champion.labels(usecase.name).set(float(version))
-        nights = [d for d in record["days"] if d["drift_share"] is not None]
+        nights, decided = monitoring_records(usecase, warehouse_url, {})
         if nights:
             latest = nights[-1]
-            drifted.labels(usecase.name).set(latest["drift_share"])
-            if latest["prediction_drift"] is not None:
-                prediction.labels(usecase.name).set(latest["prediction_drift"])
-        matured = [d for d in record["days"] if d["live_metric"] is not None]
-        if matured and record["primary_metric"]:
-            live.labels(usecase.name, record["primary_metric"]).set(matured[-1]["live_metric"])
+            if latest.get("drift_share") is not None:
+                drifted.labels(usecase.name).set(latest["drift_share"])
+            score = (latest.get("prediction_drift") or {}).get("score")
+            if score is not None:
+                prediction.labels(usecase.name).set(score)
+        matured = [n for n in nights if n.get("live_metric") is not None]
+        if matured and usecase.training:
+            live.labels(usecase.name, usecase.training.primary_metric).set(matured[-1]["live_metric"])
         for dag_id in usecase_dags(usecase):
             ended = last_success.get(dag_id)
             if ended is not None:
                 hours.labels(usecase.name, dag_id).set((now - ended).total_seconds() / 3600)
         _datasets(usecase, rows, quarantined)
-        for action, count in Counter(d["action"] for d in record["days"] if d["action"]).items():
+        for action, count in Counter(d["action"] for d in decided if d.get("action")).items():
             decisions.labels(usecase.name, action).set(count)
     return generate_latest(registry)
 

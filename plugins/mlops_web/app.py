@@ -43,16 +43,9 @@ def _usecase(name: str):
 
 def warehouse_url(conn_id: str) -> str | None:
     """A connection's SQLAlchemy URL as tasks resolve it, or the project default."""
-    from airflow.exceptions import AirflowNotFoundException
-    from airflow.models.connection import Connection
+    from mlops.airflow_admin import resolved_connection_url
 
-    from pipelines import settings
-    from pipelines.stores.source import url_from_connection
-
-    try:
-        return url_from_connection(Connection.get_connection_from_secrets(conn_id))
-    except AirflowNotFoundException:
-        return settings.default_connection_urls().get(conn_id)
+    return resolved_connection_url(conn_id)
 
 
 def _file(root: Path, relative: str) -> FileResponse:
