@@ -65,6 +65,8 @@ def stack(tmp_path_factory):
     # Inference, unpaused once there is a champion, scores the backlog of feature days: the first monitored
     # nights already have matured predictions, on features of 2-day windows. Data drift alone decides here.
     churn["monitoring"]["retrain"]["metric_drop"] = None
+    # The whole reference (8 days x 2,000 customers), not a sample: a calm night's verdict is the data's.
+    churn["monitoring"]["sample_rows"] = 50_000
     (configs / "churn.yaml").write_text(yaml.safe_dump(churn, sort_keys=False))
     prefix, redis_dbs = f"mlops_e2e_{uuid.uuid4().hex[:6]}", (14, 15)
     extra = {

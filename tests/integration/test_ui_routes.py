@@ -82,12 +82,11 @@ def test_pages_of_a_fresh_state_say_what_is_missing(client):
     assert 'mlops_partitions_quarantined{dataset="activity",usecase="churn"} 0.0' in metrics.text
 
 
-def test_a_monitor_runs_tab_opens_that_nights_report(client, home):
-    from pipelines import settings
+def test_a_monitor_runs_tab_opens_that_nights_report(client, home, warehouse_url):
     from pipelines.stores import monitoring
 
     report = home / "reports" / "churn" / "drift" / "2025-02-01.html"
-    warehouse = settings.default_connection_urls()[settings.WAREHOUSE_CONN_ID]
+    warehouse = warehouse_url  # the mlops_warehouse connection of this test (another may be in Airflow's DB)
     night = dt.datetime(2025, 2, 2, tzinfo=dt.UTC)  # the monitored interval's end
     monitoring.write(warehouse, monitoring.HISTORY, "churn", night, {"report_html": str(report)},
                      champion_version="1", current_rows=10)  # fmt: skip
