@@ -11,12 +11,16 @@ which fails naming the piece that moved when an upgrade changes one of them:
 - ``DAG.test(logical_date=, run_after=, run_conf=)``: one run; a second call at the same
   logical date replaces the first run (a rerun of an interval);
 - ``DagRun`` rows (``dag_id``, ``run_id``, ``state``, ``logical_date``, ``run_after``, ``conf``):
-  the runs a ``TriggerDagRunOperator`` queued, deleting one that ``DAG.test`` cannot
-  resume, marking a run stopped from outside failed (as the UI's "mark failed" does);
+  the runs a ``TriggerDagRunOperator`` queued, marking a run stopped from outside
+  failed (as the UI's "mark failed" does);
+- a queued run is run as it is (``DAG.test`` would replace it by a ``manual__`` run):
+  ``DagSerialization`` round trip, ``DagRun.update_state`` and
+  ``airflow.sdk.definitions.dag._run_task``, the loop and task runner of ``DAG.test``;
 - a DAG's ``params`` and its tasks' ``params`` (a run's conf is resolved into them in place);
 - ``DagRun.start_date``: ``DAG.test`` starts a run at its logical date (a 2025 day replayed in
   2026 showed a duration of hundreds of days); the runner sets it to when its first task started.
 
+Task logs go where the UI reads them through a listener (:mod:`mlops.task_logs`).
 Nothing here patches Airflow. ``DAG.test`` parses and syncs the whole DAGs
 folder on every call (apache/airflow#64884, so that the targets of a
 ``TriggerDagRunOperator`` exist): 0.3 to 0.7 s a run here, most of a small run's
@@ -32,10 +36,12 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops import task_logs
 from mlops.airflow_admin import prepare
 from pipelines import settings
 
@@ -196,6 +202,7 @@ def run_interval(
         if asset_driven:  # no timetable intervals: the interval travels in the run's params
             conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat(), **(conf or {})}
         with params_restored(dag), _parse_only(dag.dag_id):
+            task_logs.enable()
             dr = dag.test(logical_date=end, run_after=end, run_conf=conf)
     _started_when_it_ran(dr)
     if not asset_driven and (dr.data_interval_start != start or dr.data_interval_end != end):
@@ -224,18 +231,51 @@ def queued_runs(dag_id: str) -> list[dict[str, Any]]:
 def run_queued(dag: Any, queued: dict[str, Any], log_file: Path | None = None) -> RunOutcome:
     """Run a queued run of ``dag`` in this process, as a scheduler would pick it up.
 
-    ``dag.test`` cannot resume a run, so the queued run is replaced by one with the
-    same logical date and conf (``dag.test`` replaces a run at the same logical date);
-    the outcome names the queued run's id.
+    The run stays the one that was queued: its id (``drift_retrain__...``), its type
+    (``operator_triggered``) and who triggered it, as under the scheduler. ``DAG.test``
+    would replace it with a ``manual__`` run of its own, so this drives the run
+    with the loop ``DAG.test`` itself uses: the run's state decides which tasks can
+    run, and each runs in this process through the task runner ``DAG.test`` uses.
     """
-    when = queued["logical_date"] or queued["run_after"]
-    with _output_to(log_file):
-        if queued["logical_date"] is None:  # dag.test only replaces a run with the same logical date
-            delete_run(dag.dag_id, queued["run_id"])
-        with params_restored(dag), _parse_only(dag.dag_id):
-            dr = dag.test(logical_date=when, run_after=queued["run_after"], run_conf=queued["conf"])
-    _started_when_it_ran(dr)
-    return RunOutcome.of(dr, dr.data_interval_start, dr.data_interval_end, run_id=queued["run_id"])
+    prepare()
+    from airflow import settings as airflow_settings
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils import timezone
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    task_logs.enable()
+    with _output_to(log_file), params_restored(dag):
+        session = airflow_settings.Session()
+        try:
+            dr = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id, DagRun.run_id == queued["run_id"]).one()
+            dr.dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+            dr.dag.on_success_callback, dr.dag.on_failure_callback = dag.on_success_callback, dag.on_failure_callback
+            dr.state, dr.start_date = DagRunState.RUNNING, timezone.utcnow()
+            session.commit()
+            while dr.state == DagRunState.RUNNING:
+                session.expire_all()
+                schedulable, _ = dr.update_state(session=session)
+                for ti in schedulable:
+                    if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                        ti.try_number += 1
+                    ti.state, ti.scheduled_dttm = TaskInstanceState.SCHEDULED, timezone.utcnow()
+                session.commit()
+                scheduled = [
+                    t for t in dr.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED
+                ]
+                if not scheduled and dr.state == DagRunState.RUNNING:
+                    time.sleep(0.5)  # a retry waiting for its delay
+                for ti in scheduled:
+                    try:
+                        _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+                    except Exception:
+                        log.exception("task failed: %s", ti)
+            outcome = RunOutcome.of(dr, dr.data_interval_start, dr.data_interval_end)
+        finally:
+            session.close()
+    return outcome
 
 
 def _started_when_it_ran(dr: Any) -> None:
@@ -248,15 +288,6 @@ def _started_when_it_ran(dr: Any) -> None:
         starts = [ti.start_date for ti in run.get_task_instances(session=session) if ti.start_date]
         if starts:
             run.start_date = dr.start_date = min(starts)
-
-
-def delete_run(dag_id: str, run_id: str) -> None:
-    """Delete one run of ``dag_id`` and its task instances from the metadata DB."""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).delete()
 
 
 def mark_run_failed(dag_id: str, logical_date: dt.datetime) -> str | None:

@@ -20,6 +20,8 @@ if str(Path(__file__).parent) not in sys.path:
 
 from mlops_web.app import app
 
+from pipelines import settings
+
 
 class MLOpsPlugin(AirflowPlugin):
     name = "mlops"
@@ -28,6 +30,8 @@ class MLOpsPlugin(AirflowPlugin):
     ]
     external_views: ClassVar[list[dict]] = [
         {"name": "Model health", "href": "mlops/", "destination": "nav", "category": "browse", "url_route": "mlops"},
+        # MLflow's own UI (`make mlflow-ui`, or the server profile's): runs, registered versions, aliases.
+        {"name": "MLflow", "href": settings.mlflow_ui_url(), "destination": "nav", "category": "browse"},
         # A tab on every run's page; a drift monitor's run shows that night's report in it.
         {
             "name": "Drift report",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import sqlalchemy as sa
 
-from mlops import airflow_admin, inprocess
+from mlops import airflow_admin, inprocess, task_logs
 from pipelines.simulation.churn import World
 from pipelines.simulation.writer import write_simulation
 from pipelines.stores import partitions
@@ -98,6 +99,12 @@ def test_a_day_with_bad_rows_is_quarantined_and_fails_without_retrying(ingest_da
     assert not partitions.partition_path("curated", "churn", "activity", _key(DAYS[1])).exists()
     assert partitions.read_info(partitions.partition_path("curated", "churn", "activity", _key(DAYS[0]))).rows > 0
     assert _asset_events("mlops://churn/curated/activity", bad.run_id) == events_before  # no new event
+    # Each task's log is where the Airflow UI reads it, as a worker writes it: JSON lines, the failure's reason in it.
+    failed_log = task_logs.log_path("churn_ingest", bad.run_id, "ingest_activity", 1)
+    lines = [json.loads(line) for line in failed_log.read_text().splitlines()]
+    assert {"timestamp", "level", "event"} <= set(lines[0]) and any(line["level"] == "error" for line in lines)
+    assert any("quarantine" in line["event"] for line in lines), [line["event"] for line in lines]
+    assert "rows" in task_logs.log_path("churn_ingest", bad.run_id, "ingest_labels", 1).read_text()
     after = inprocess.run_interval(ingest_dag, DAYS[2], DAYS[2] + ONE_DAY)
     assert after.ok  # one bad day does not block the next
 
@@ -107,4 +114,6 @@ def test_an_unreachable_source_fails_after_airflow_retries(ingest_dag, home, mon
     outcome = inprocess.run_interval(ingest_dag, DAYS[0], DAYS[0] + ONE_DAY)
     assert outcome.state == "failed"
     assert outcome.try_numbers["ingest_activity"] == 3  # retries=2 applied
+    for attempt in (1, 2, 3):  # one log per try, as the UI lists them
+        assert task_logs.log_path("churn_ingest", outcome.run_id, "ingest_activity", attempt).stat().st_size > 0
     assert not partitions.list_partitions("curated", "churn", "activity")

@@ -9,6 +9,7 @@ real DAGs; it is stopped by SIGTERM and resumed, and never writes into the sourc
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -82,7 +83,7 @@ def test_a_real_source_replays_through_the_loop_stops_on_sigterm_and_resumes(met
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
-    from mlops import airflow_admin
+    from mlops import airflow_admin, task_logs
     from pipelines.config import get_usecase
     from pipelines.promotion.decisions import decisions_dir
     from pipelines.stores import monitoring as store
@@ -124,6 +125,16 @@ def test_a_real_source_replays_through_the_loop_stops_on_sigterm_and_resumes(met
     assert len(loop["triggered"]) == 1 and loop["retrain"]["decision"] == "promoted"
     assert loop["recovered"] and loop["time_to_recovery_days"] is not None
     assert summary["thresholds"]["stable_nights"] >= 1
+    # The retrain the monitor queued ran as queued, as under the scheduler: its id, type and a real duration,
+    # and each of its tasks wrote the log the Airflow UI opens.
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == "meter_load_train").all()
+        retrains = [r for r in runs if getattr(r.run_type, "value", r.run_type) == "operator_triggered"]
+        assert len(retrains) == 1 and retrains[0].run_id.startswith("drift_retrain__"), [r.run_id for r in runs]
+        retrain = retrains[0]
+        assert retrain.state == "success" and retrain.end_date - retrain.start_date < dt.timedelta(minutes=10)
+        for ti in retrain.get_task_instances(session=session):
+            assert task_logs.log_path(ti.dag_id, ti.run_id, ti.task_id, ti.try_number).stat().st_size > 0, ti.task_id
 
     assert onboarding.file_digest(meters["source"]) == before  # a replay only reads the source
 

@@ -70,3 +70,32 @@ def test_with_the_parse_filter_set_the_dag_files_build_only_that_dag(monkeypatch
     monkeypatch.setenv(inprocess.ONLY_DAG_ENV, "churn_train")
     bag = DagBag(dag_folder=str(settings.dags_dir()))
     assert sorted(bag.dag_ids) == ["churn_train"] and not bag.import_errors
+
+
+def test_the_loop_that_runs_a_queued_run_as_it_is_exists_with_the_signatures_used():
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk.definitions import dag as sdk_dag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    run_task = getattr(sdk_dag, "_run_task", None)
+    assert run_task is not None, "airflow.sdk.definitions.dag._run_task is gone: run_queued needs another task runner"
+    assert {"ti", "task", "run_triggerer"} <= set(inspect.signature(run_task).parameters)
+    assert "session" in inspect.signature(DagRun.update_state).parameters
+    assert callable(DagSerialization.serialize_dag) and callable(DagSerialization.deserialize_dag)
+    # DAG.test still runs its tasks with that runner and the same loop (what run_queued copies).
+    source = inspect.getsource(sdk_dag.DAG.test)
+    assert "_run_task(ti=ti, task=task, run_triggerer=True)" in source and "dr.update_state(session=session)" in source
+
+
+def test_task_logs_go_to_the_file_the_ui_reads_through_the_public_listener_hooks():
+    from airflow.listeners import hookimpl  # noqa: F401 (the listener's hooks are marked with it)
+    from airflow.sdk.listener import get_listener_manager
+
+    from mlops import task_logs
+
+    task_logs.enable()
+    hooks = get_listener_manager().hook
+    for name in ("running", "success", "failed", "skipped"):
+        assert hasattr(hooks, f"on_task_instance_{name}"), f"listener hook on_task_instance_{name} is gone"
+    path = task_logs.log_path("d", "manual__x", "t", 2)
+    assert path.name == "attempt=2.log" and "dag_id=d" in str(path) and "run_id=manual__x" in str(path)
