@@ -38,20 +38,34 @@ def build_train_dag(usecase: UseCase) -> None:
             description=f"Train {usecase.name} candidates, register the best, champion/challenger promotion",
             doc_md=__doc__,
             params={
-                "window_days": Param(spec.window_days, type="integer", minimum=3, description="Days of labelled data"),
+                "window_days": Param(
+                    spec.window_days,
+                    type="integer",
+                    minimum=3,
+                    description="Days of labelled data to train on, ending at the window's end "
+                    f"(training.window_days: {spec.window_days})",
+                ),
                 "candidates": Param(
                     list(spec.candidates),
                     type="array",
                     items={"type": "string"},
                     examples=list(spec.candidates),
-                    description="Candidates to train (from training.candidates)",
+                    description="Model families to train, each an MLflow run; the best on the validation days "
+                    "goes to the gate (training.candidates)",
                 ),
                 "force_promote": Param(
                     False,
                     type="boolean",
-                    description="Promote even if the gate says no (recorded; must still load and score)",
+                    description="Make the best candidate champion even if the gate rejects it. Recorded as forced, "
+                    "with the reason, on the model version, in the decision log and the model card; it must "
+                    "still load and score its input example",
                 ),
-                "reason": Param("", type="string", description="Why this run (recorded with the model)"),
+                "reason": Param(
+                    None,
+                    type=["null", "string"],
+                    description="Why you run it: recorded on the MLflow run, the model version and the decision "
+                    "log (empty: 'manual')",
+                ),
                 "window_end": Param(
                     None, type=["null", "string"], format="date-time", description="End of the window (default: run's)"
                 ),

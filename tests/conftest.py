@@ -45,7 +45,7 @@ os.environ.pop("AIRFLOW_CONN_MLOPS_WAREHOUSE", None)
 import pytest  # noqa: E402
 
 from mlops import airflow_admin  # noqa: E402
-from tests import labelled  # noqa: E402
+from tests import demo, labelled  # noqa: E402
 from tests.labelled import LABELLED_END, LABELLED_START  # noqa: E402, F401 (the tests import them from here)
 
 airflow_admin.prepare()
@@ -206,3 +206,9 @@ def labelled_home(labelled_history: Path, tmp_path: Path, monkeypatch: pytest.Mo
     shutil.copytree(labelled_history, root)
     monkeypatch.setenv("MLOPS_HOME", str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> demo.DemoRun:
+    """`mlops demo` on a fresh state, once per worker that asks (tests.demo: the modules in its group)."""
+    return demo.run(tmp_path_factory.mktemp("demo"))

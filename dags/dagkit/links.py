@@ -28,9 +28,7 @@ class _Produced(BaseOperatorLink):
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         from airflow.sdk.execution_time.xcom import XCom
 
-        from pipelines.reporting import links
-
-        return links.resolved(XCom.get_value(ti_key=ti_key, key=_KEY.format(self.label)) or "")
+        return XCom.get_value(ti_key=ti_key, key=_KEY.format(self.label)) or ""
 
 
 _CLASSES: dict[str, type[_Produced]] = {}
@@ -52,9 +50,7 @@ def with_links(output: Any, *labels: str) -> Any:
 
 def publish_links(urls: dict[str, str | None]) -> None:
     """Inside a task: the addresses of its links, by name (None: not produced this time)."""
-    from pipelines.reporting import links
-
     ti = get_current_context()["ti"]
     for label, url in urls.items():
         if url:
-            ti.xcom_push(key=_KEY.format(label), value=links.portable(url))
+            ti.xcom_push(key=_KEY.format(label), value=url)

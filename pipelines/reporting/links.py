@@ -45,21 +45,6 @@ def dag(dag_id: str) -> str:
     return f"/dags/{dag_id}"
 
 
-MLFLOW_UI = "{mlflow_ui}"  # stands for MLflow's UI address in an address stored for later
-
-
-def portable(address: str) -> str:
-    """``address`` to store (a task's extra link): MLflow's UI address left out, so that the link
-    follows ``$MLOPS_MLFLOW_UI_URL`` of the process that shows it, not of the run that made it."""
-    base = settings.mlflow_ui_url()
-    return MLFLOW_UI + address[len(base) :] if address.startswith(base + "/") else address
-
-
-def resolved(address: str) -> str:
-    """A stored address (:func:`portable`) as this process opens it."""
-    return settings.mlflow_ui_url() + address[len(MLFLOW_UI) :] if address.startswith(MLFLOW_UI) else address
-
-
 def mlflow_run(experiment_id: str, run_id: str) -> str:
     return f"{settings.mlflow_ui_url()}/#/experiments/{experiment_id}/runs/{run_id}"
 

@@ -13,46 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipelines import settings
 from pipelines.config import get_usecase
 from pipelines.monitoring import policy
 from pipelines.stores import monitoring as store
+from tests import demo
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.xdist_group(demo.GROUP)  # the demo's state is read by test_ui_plugin too
 
 
 @pytest.fixture
-def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh state and the repository's configs as they are (warm-up included), retries fast."""
-    home, configs = tmp_path / "var", tmp_path / "configs"
-    configs.mkdir()
-    for path in (REPO / "configs").glob("*.yaml"):
-        raw = yaml.safe_load(path.read_text())
-        raw["schedule"]["retry_delay_minutes"] = 0.01
-        (configs / path.name).write_text(yaml.safe_dump(raw, sort_keys=False))
-    monkeypatch.setenv("MLOPS_HOME", str(home))
-    monkeypatch.setenv("MLOPS_CONFIGS", str(configs))
+def demo_home(demo_run: demo.DemoRun, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The state `mlops demo` left (tests.demo), as this process's $MLOPS_HOME and configs."""
+    monkeypatch.setenv("MLOPS_HOME", str(demo_run.home))
+    monkeypatch.setenv("MLOPS_CONFIGS", str(demo_run.configs))
     monkeypatch.delenv("AIRFLOW_CONN_MLOPS_SOURCE", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_MLOPS_WAREHOUSE", raising=False)
-    return home
-
-
-def _demo(home: Path) -> str:
-    """`mlops demo`, as `make demo` runs it: a process of its own with its own Airflow state."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env["AIRFLOW_HOME"] = str(home / "airflow")
-    mlops = Path(sys.executable).parent / "mlops"
-    done = subprocess.run([str(mlops), "demo"], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    return done.stdout
+    return demo_run.home
 
 
 def _warehouse() -> str:
@@ -61,11 +42,11 @@ def _warehouse() -> str:
 
 
 @pytest.mark.slow
-def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home):
+def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, demo_run):
     from mlops import replay
 
     usecase = get_usecase("churn")
-    printed = _demo(demo_home)
+    printed = demo_run.printed
     summary = json.loads(replay.summary_path(usecase).read_text())
     loop = summary["closed_loop"]
     assert "closed loop:" in printed and "recovery: new champion at" in printed

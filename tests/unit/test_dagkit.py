@@ -43,15 +43,3 @@ def test_naive_or_reversed_intervals_are_refused():
         parse_interval(["2025-01-02T00:00:00", "2025-01-03T00:00:00"])
     with pytest.raises(ValueError):
         parse_interval([D2.isoformat(), D1.isoformat()])
-
-
-def test_a_stored_mlflow_link_follows_the_mlflow_address_of_the_process_that_shows_it(monkeypatch):
-    from pipelines.reporting import links
-
-    monkeypatch.setenv("MLOPS_MLFLOW_UI_URL", "http://localhost:5000")
-    stored = links.portable(links.mlflow_version("churn", 3))
-    assert stored == "{mlflow_ui}/#/models/churn/versions/3"
-    assert links.portable(links.model_card("churn", 3)) == "/mlops/churn/model_cards/v3.html"  # ours: unchanged
-    monkeypatch.setenv("MLOPS_MLFLOW_UI_URL", "https://mlflow.example.org/")
-    assert links.resolved(stored) == "https://mlflow.example.org/#/models/churn/versions/3"
-    assert links.resolved("/mlops/churn") == "/mlops/churn"
