@@ -13,13 +13,16 @@ the rows with the dataset's Great Expectations suite (`expectations/`), and then
   expectation, column and count. What was curated before stays as it was.
 
 Warning-level expectations are logged and recorded but do not stop the run. An
-empty interval is written as an empty partition marked as such. Data Docs:
+empty interval is written as an empty partition marked as such. An interval that
+has not ended is refused; one that ended less than `lateness_minutes` ago waits
+(rescheduled, holding no worker). A new read that would empty a curated partition
+or shrink it by more than `max_shrink` stops unless the form's `allow_shrink` is on. Data Docs:
 `$MLOPS_HOME/reports/data_docs/index.html`.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from dagkit import curated_asset, dag_arguments, interval_timetable, usecases, with_links
 from pipelines.config import UseCase
@@ -35,6 +38,15 @@ def build_ingest_dag(usecase: UseCase) -> None:
             catchup=usecase.schedule.catchup,
             max_active_runs=4,
             doc_md=__doc__,
+            params={
+                "allow_shrink": Param(
+                    False,
+                    type="boolean",
+                    description="Let this run replace a curated partition with a read that has far fewer rows "
+                    "(or none): by default such a run stops and changes nothing (max_shrink in the use case's "
+                    "YAML). The replaced partition is kept under replaced/.",
+                ),
+            },
         ),
     )
     def ingest() -> None:
@@ -43,14 +55,24 @@ def build_ingest_dag(usecase: UseCase) -> None:
             @task(task_id=f"ingest_{dataset}", outlets=[curated_asset(usecase.name, dataset)])
             def ingest_dataset(dataset: str = dataset) -> dict:
                 """Read, validate and publish one dataset's partition for this interval."""
+                import datetime as dt
+
                 from dagkit import interval_extra, publish_links, sqlalchemy_url, task_errors
                 from pipelines.ingestion.ingest import ingest_interval
                 from pipelines.reporting import links
 
                 ctx = get_current_context()
                 start, end = ctx["data_interval_start"], ctx["data_interval_end"]
-                with task_errors():  # bad data fails at once: retrying cannot help
-                    result = ingest_interval(sqlalchemy_url(usecase.source.connection_id), usecase, dataset, start, end)
+                with task_errors():  # bad data fails at once: retrying cannot help; an unfinished interval waits
+                    result = ingest_interval(
+                        sqlalchemy_url(usecase.source.connection_id),
+                        usecase,
+                        dataset,
+                        start,
+                        end,
+                        allow_shrink=bool(ctx["params"].get("allow_shrink")),
+                        now=dt.datetime.now(dt.UTC),  # only to tell whether the interval is over
+                    )
                 # Consumers (the features DAG) learn which interval was published.
                 ctx["outlet_events"][curated_asset(usecase.name, dataset)].extra = interval_extra(start, end)
                 summary = result.summary()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 from airflow.sdk import BaseHook
+
+log = logging.getLogger(__name__)
 
 
 def sqlalchemy_url(conn_id: str) -> str:
@@ -28,15 +31,20 @@ def sqlalchemy_url(conn_id: str) -> str:
 @contextlib.contextmanager
 def task_errors() -> Iterator[None]:
     """Fail the task without retries on bad input (:class:`pipelines.errors.BadInput`): running
-    again on the same input would fail the same way. Other errors are left to Airflow's retries."""
-    from airflow.sdk.exceptions import AirflowFailException
+    again on the same input would fail the same way. Input that is not complete yet
+    (:class:`pipelines.errors.NotYet`) reschedules the task to when it will be, holding no
+    worker slot, as a sensor in reschedule mode waits. Other errors are left to Airflow's retries."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
-    from pipelines.errors import BadInput
+    from pipelines.errors import BadInput, NotYet
 
     try:
         yield
     except BadInput as exc:
         raise AirflowFailException(str(exc)) from None
+    except NotYet as exc:
+        log.info("%s: waiting until %s", exc, exc.ready_at.isoformat())
+        raise AirflowRescheduleException(reschedule_date=exc.ready_at) from None
 
 
 def run_facts(context: Any) -> dict[str, str]:

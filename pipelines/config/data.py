@@ -58,6 +58,20 @@ class DatasetSpec(Strict):
     key: list[str] = Field(min_length=1, description="Columns that identify a row.")
     columns: list[ColumnSpec] = Field(min_length=1, description="The columns read, each with its checks.")
     min_rows_warning: int = Field(default=0, ge=0, description="Fewer rows in an interval only warn (0: never).")
+    lateness_minutes: int = Field(
+        default=0,
+        ge=0,
+        description="How long after an interval ends its last rows may still arrive: ingestion waits that long "
+        "past the end before reading it (0: read it as soon as it ends).",
+    )
+    max_shrink: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Largest share of its rows a curated partition may lose when its interval is ingested again; "
+        "a bigger drop, or an empty read of a partition that had rows, stops and changes nothing unless the run "
+        "allows it (the ingest form's allow_shrink).",
+    )
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> DatasetSpec:

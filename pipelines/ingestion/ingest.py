@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipelines import settings
 from pipelines.config import DatasetSpec, UseCase
-from pipelines.errors import BadInput
+from pipelines.errors import BadInput, NotYet
 from pipelines.stores import partitions, source
 from pipelines.stores.partitions import CURATED, QUARANTINE, CorruptPartition, PartitionInfo
 from pipelines.validation.validate import ValidationOutcome, validate_partition
@@ -38,6 +38,33 @@ _AS_READ = {**_PANDAS_TYPES, "timestamp": "datetime64[ns]", "category": "object"
 
 class QuarantinedPartition(BadInput):
     """The interval's rows failed a critical expectation and were quarantined."""
+
+
+class PartitionWouldShrink(BadInput):
+    """A new read of an interval has far fewer rows than its curated partition (``max_shrink``)."""
+
+
+def check_interval_over(
+    usecase: UseCase, dataset_name: str, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> None:
+    """Refuse an interval whose rows may not all be in the source yet, as of the wall clock ``now``.
+
+    Raises:
+        BadInput: the interval has not ended (a run of today, say): no row of it is curated.
+        NotYet: it has ended, but rows may still arrive until ``end + lateness_minutes``.
+    """
+    lateness = dt.timedelta(minutes=usecase.source.datasets[dataset_name].lateness_minutes)
+    what = f"{usecase.name}.{dataset_name} [{start.isoformat()}, {end.isoformat()})"
+    if end > now:
+        raise BadInput(
+            f"{what} has not ended yet (it ends in {end - now}, at {end.isoformat()}): its rows are not all in "
+            f"the source, and rows stamped after now ({now.isoformat()}) are never curated; run it after "
+            f"{(end + lateness).isoformat()}"
+        )
+    if end + lateness > now:
+        minutes = int(lateness.total_seconds() // 60)
+        late = f"rows may still arrive until {minutes} minutes after its end (lateness_minutes)"
+        raise NotYet(f"{what}: {late}", end + lateness)
 
 
 @dataclass(frozen=True)
@@ -115,15 +142,26 @@ def ingest_interval(
     start: dt.datetime,
     end: dt.datetime,
     chunk_rows: int = 200_000,
+    *,
+    allow_shrink: bool = False,
+    now: dt.datetime | None = None,
 ) -> IngestResult:
     """Ingest ``[start, end)`` of one dataset into its curated partition.
+
+    ``now`` is the wall clock (default: the current time), which only decides whether the
+    interval may be read yet; ``allow_shrink`` lets a new read replace a curated partition
+    with far fewer rows (the replaced file is kept under ``replaced/``).
 
     Raises:
         QuarantinedPartition: a critical expectation failed; the rows are in the
             quarantine zone and the message names every failure.
+        PartitionWouldShrink: the new rows would shrink the curated partition beyond
+            ``max_shrink`` (or empty it) and ``allow_shrink`` is off; nothing changed.
+        BadInput: the interval has not ended. NotYet: it ended less than ``lateness_minutes`` ago.
         pipelines.stores.source.SourceSchemaError: the source cannot be read by interval.
         sqlalchemy.exc.OperationalError: the source cannot be reached (retryable).
     """
+    check_interval_over(usecase, dataset_name, start, end, now or dt.datetime.now(dt.UTC))
     dataset = usecase.source.datasets[dataset_name]
     key = partitions.partition_key(start, end)
     log.info("ingesting %s.%s partition %s = [%s, %s)", usecase.name, dataset_name, key, start, end)
@@ -138,11 +176,17 @@ def ingest_interval(
 
     # Two runs of the same interval (a manual run and a scheduled one, say) take turns.
     with partitions.partition_lock(usecase.name, dataset_name, key):
-        return _validate_and_publish(usecase, dataset_name, frame, start, end, key)
+        return _validate_and_publish(usecase, dataset_name, frame, start, end, key, allow_shrink)
 
 
 def _validate_and_publish(
-    usecase: UseCase, dataset_name: str, frame: pd.DataFrame, start: dt.datetime, end: dt.datetime, key: str
+    usecase: UseCase,
+    dataset_name: str,
+    frame: pd.DataFrame,
+    start: dt.datetime,
+    end: dt.datetime,
+    key: str,
+    allow_shrink: bool = False,
 ) -> IngestResult:
     outcome = validate_partition(usecase, dataset_name, frame, start, end, key)
     _record_validation(usecase.name, dataset_name, key, outcome)
@@ -174,12 +218,36 @@ def _validate_and_publish(
     if unchanged:
         log.info("%s: unchanged (%d rows, hash %s), nothing written", path, new.rows, new.content_hash[:12])
     else:
+        if old is not None and new.rows < old.rows:
+            _guard_shrink(usecase, dataset_name, key, old, new, allow_shrink)
+            kept = partitions.keep_replaced(path, old)
+            log.warning("%s: %d rows replace %d; the replaced partition is kept as %s", path, new.rows, old.rows, kept)
         partitions.write_partition(path, curated, new)
         log.info("%s: wrote %d rows (hash %s)", path, new.rows, new.content_hash[:12])
     if quarantined.exists():  # an earlier failure of this interval, now fixed: keep it, as resolved
         resolved = partitions.resolve_quarantine(quarantined)
         log.info("earlier quarantine of this interval is resolved; kept as %s", resolved)
     return IngestResult(info=new, path=path, unchanged=unchanged, validation=outcome)
+
+
+def _guard_shrink(
+    usecase: UseCase, dataset_name: str, key: str, old: PartitionInfo, new: PartitionInfo, allowed: bool
+) -> None:
+    """Stop a new read that would empty a curated partition or drop more than ``max_shrink`` of its rows."""
+    limit = usecase.source.datasets[dataset_name].max_shrink
+    drop = 1 - new.rows / old.rows if old.rows else 0.0
+    if (new.rows == 0 and old.rows > 0) or drop > limit:
+        message = (
+            f"{usecase.name}.{dataset_name} partition {key}: the new read has {new.rows} rows, the curated "
+            f"partition {old.rows} (a drop of {drop:.0%}, more than max_shrink {limit:.0%})"
+        )
+        if not allowed:
+            raise PartitionWouldShrink(
+                f"{message}; nothing was replaced. If the source really lost these rows, run the interval again "
+                "with allow_shrink (a field of the ingest DAG's trigger form): the replaced partition is kept "
+                "under replaced/."
+            )
+        log.warning("%s; replaced as the run allows it (allow_shrink)", message)
 
 
 def validation_record_path(usecase: str, dataset: str, key: str) -> Path:

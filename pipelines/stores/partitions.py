@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -285,6 +286,19 @@ def resolve_quarantine(path: Path) -> Path:
     target = path.parent / "resolved" / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(path, target)
+    return target
+
+
+def keep_replaced(path: Path, info: PartitionInfo) -> Path:
+    """Keep the partition at ``path`` (about to be replaced) as ``replaced/<key>.<hash>.parquet`` beside it,
+    where no reader of the zone looks; returns where. A hard link where the filesystem allows, else a copy."""
+    target = path.parent / "replaced" / f"{path.stem}.{info.content_hash[:12]}{path.suffix}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
     return target
 
 

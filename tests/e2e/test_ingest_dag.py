@@ -117,3 +117,23 @@ def test_an_unreachable_source_fails_after_airflow_retries(ingest_dag, home, mon
     for attempt in (1, 2, 3):  # one log per try, as the UI lists them
         assert task_logs.log_path("churn_ingest", outcome.run_id, "ingest_activity", attempt).stat().st_size > 0
     assert not partitions.list_partitions("curated", "churn", "activity")
+
+
+def test_todays_interval_fails_at_once_and_a_shrinking_rerun_needs_the_forms_allow_shrink(ingest_dag, source):
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    unfinished = inprocess.run_interval(ingest_dag, today, today + ONE_DAY)
+    assert unfinished.state == "failed" and unfinished.try_numbers["ingest_activity"] == 1  # no retries
+    log = task_logs.log_path("churn_ingest", unfinished.run_id, "ingest_activity", 1).read_text()
+    assert "has not ended yet" in log
+
+    assert inprocess.run_interval(ingest_dag, DAYS[0], DAYS[0] + ONE_DAY).ok
+    engine = sa.create_engine(source)
+    with engine.begin() as conn:  # the day's rows are gone from the source
+        conn.execute(sa.text("DELETE FROM customer_activity WHERE event_timestamp >= '2025-01-03'"))
+    engine.dispose()
+    stopped = inprocess.run_interval(ingest_dag, DAYS[0], DAYS[0] + ONE_DAY)
+    assert stopped.task_states["ingest_activity"] == "failed" and stopped.try_numbers["ingest_activity"] == 1
+    assert partitions.read_info(partitions.partition_path("curated", "churn", "activity", _key(DAYS[0]))).rows > 0
+    allowed = inprocess.run_interval(ingest_dag, DAYS[0], DAYS[0] + ONE_DAY, conf={"allow_shrink": True})
+    assert allowed.ok
+    assert partitions.read_info(partitions.partition_path("curated", "churn", "activity", _key(DAYS[0]))).rows == 0

@@ -167,3 +167,46 @@ def test_a_quarantine_records_its_reasons_and_is_resolved_by_a_later_good_run(so
     assert not quarantined.exists()
     assert (quarantined.parent / "resolved" / quarantined.name).exists()  # kept, not lost
     assert partitions.list_partitions(partitions.QUARANTINE, "churn", "activity") == []
+
+
+def test_an_interval_that_has_not_ended_is_refused_and_one_within_its_lateness_waits(source, churn):
+    """Issue 17, defect 2: today's interval was published with a partial day (rows stamped in the future too)."""
+    from pipelines.errors import BadInput, NotYet
+
+    during = END - dt.timedelta(hours=5)
+    with pytest.raises(BadInput, match=r"churn.activity .* has not ended yet \(it ends in 5:00:00"):
+        ingest_interval(source, churn, "activity", DAY, END, now=during)
+    assert not _curated().exists()
+
+    activity = churn.source.datasets["activity"].model_copy(update={"lateness_minutes": 90})
+    datasets = {**churn.source.datasets, "activity": activity}
+    late = churn.model_copy(update={"source": churn.source.model_copy(update={"datasets": datasets})})
+    with pytest.raises(NotYet, match="until 90 minutes after its end") as waiting:
+        ingest_interval(source, late, "activity", DAY, END, now=END + dt.timedelta(minutes=30))
+    assert waiting.value.ready_at == END + dt.timedelta(minutes=90) and not _curated().exists()
+    assert ingest_interval(source, late, "activity", DAY, END, now=END + dt.timedelta(minutes=90)).info.rows > 0
+
+
+def test_a_read_that_would_empty_or_shrink_a_curated_partition_stops_unless_allowed(source, churn):
+    """Issue 17, defect 5: a re-read of a day that came back empty replaced a curated partition, with warnings only."""
+    from pipelines.ingestion.ingest import PartitionWouldShrink
+
+    first = ingest_interval(source, churn, "activity", DAY, END)
+    _corrupt_source(source, "DELETE FROM customer_activity WHERE event_timestamp >= '2025-01-02'")  # the day is gone
+    with pytest.raises(PartitionWouldShrink, match=rf"new read has 0 rows, the curated partition {first.info.rows}"):
+        ingest_interval(source, churn, "activity", DAY, END)
+    assert partitions.read_info(_curated()).content_hash == first.info.content_hash  # nothing replaced
+
+    replaced = ingest_interval(source, churn, "activity", DAY, END, allow_shrink=True)
+    assert replaced.info.rows == 0
+    kept = _curated().parent / "replaced" / f"2025-01-02.{first.info.content_hash[:12]}.parquet"
+    assert len(partitions.read_partition(kept)) == first.info.rows  # the old partition stays recoverable
+    assert partitions.list_partitions(partitions.CURATED, "churn", "activity") == [_curated()]
+
+
+def test_a_small_drop_within_max_shrink_is_replaced_and_the_old_partition_kept(source, churn):
+    first = ingest_interval(source, churn, "activity", DAY, END)
+    _corrupt_source(source, "DELETE FROM customer_activity WHERE customer_id % 10 = 0")  # about a tenth of the rows
+    second = ingest_interval(source, churn, "activity", DAY, END)
+    assert 0 < second.info.rows < first.info.rows
+    assert list((_curated().parent / "replaced").glob("2025-01-02.*.parquet"))
