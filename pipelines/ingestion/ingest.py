@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
 from pipelines import settings
 from pipelines.config import DatasetSpec, UseCase
@@ -92,7 +93,47 @@ def read_interval(
     url: str, dataset: DatasetSpec, start: dt.datetime, end: dt.datetime, chunk_rows: int = 200_000
 ) -> pd.DataFrame:
     """All source rows of ``[start, end)``, read in chunks, timestamps as UTC."""
-    engine = source.make_engine(url)
+    return read_checked(url, dataset, start, end, chunk_rows)[0]
+
+
+def read_checked(
+    url: str, dataset: DatasetSpec, start: dt.datetime, end: dt.datetime, chunk_rows: int = 200_000
+) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of ``[start, end)`` and a failure per text column holding bytes that are not UTF-8.
+
+    Such text fails a plain read (SQLite); the interval is then read again with each
+    undecodable byte as U+FFFD, so that its rows can be quarantined, naming the columns.
+    """
+    try:
+        return _read(url, dataset, start, end, chunk_rows, lenient_text=False), []
+    except sa.exc.OperationalError as exc:
+        if not source.is_undecodable_text(exc):
+            raise
+        log.warning("%s: %s; reading it again with each undecodable byte as U+FFFD", dataset.table, exc.orig)
+        frame = _read(url, dataset, start, end, chunk_rows, lenient_text=True)
+        return frame, undecodable_text(frame, dataset)
+
+
+def undecodable_text(frame: pd.DataFrame, dataset: DatasetSpec) -> list[str]:
+    """A failure per text column holding U+FFFD, the mark of text that was not valid UTF-8 in the source."""
+    failures = []
+    for col in dataset.columns:
+        if col.type in ("category", "string") and col.name in frame:
+            values = frame[col.name].dropna().astype(str)
+            bad = values[values.str.contains(source.UNDECODABLE, regex=False)]
+            if len(bad):
+                examples = ", ".join(repr(v) for v in bad.unique()[:3])
+                failures.append(
+                    f"column '{col.name}' has {len(bad)} values that are not valid UTF-8 in the source "
+                    f"(undecodable bytes shown as U+FFFD: {examples})"
+                )
+    return failures
+
+
+def _read(
+    url: str, dataset: DatasetSpec, start: dt.datetime, end: dt.datetime, chunk_rows: int, lenient_text: bool
+) -> pd.DataFrame:
+    engine = source.make_engine(url, lenient_text=lenient_text)
     try:
         chunks = []
         rows = 0
@@ -165,7 +206,7 @@ def ingest_interval(
     dataset = usecase.source.datasets[dataset_name]
     key = partitions.partition_key(start, end)
     log.info("ingesting %s.%s partition %s = [%s, %s)", usecase.name, dataset_name, key, start, end)
-    frame = read_interval(url, dataset, start, end, chunk_rows)
+    frame, undecodable = read_checked(url, dataset, start, end, chunk_rows)
     if frame.empty:
         log.warning(
             "%s.%s %s: the source has no rows in this interval; writing an empty partition",
@@ -176,7 +217,7 @@ def ingest_interval(
 
     # Two runs of the same interval (a manual run and a scheduled one, say) take turns.
     with partitions.partition_lock(usecase.name, dataset_name, key):
-        return _validate_and_publish(usecase, dataset_name, frame, start, end, key, allow_shrink)
+        return _validate_and_publish(usecase, dataset_name, frame, start, end, key, allow_shrink, undecodable)
 
 
 def _validate_and_publish(
@@ -187,8 +228,11 @@ def _validate_and_publish(
     end: dt.datetime,
     key: str,
     allow_shrink: bool = False,
+    read_failures: tuple[str, ...] | list[str] = (),
 ) -> IngestResult:
     outcome = validate_partition(usecase, dataset_name, frame, start, end, key)
+    if read_failures:  # what only the read sees (the source's bytes), beside the suite's failures
+        outcome = replace(outcome, success=False, failures=[*read_failures, *outcome.failures])
     _record_validation(usecase.name, dataset_name, key, outcome)
     for warning in outcome.warnings:
         log.warning("%s.%s %s: warning: %s", usecase.name, dataset_name, key, warning)

@@ -71,11 +71,31 @@ def url_from_connection(conn: ConnectionFields) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite gets a busy timeout so concurrent tasks wait, not fail."""
+def make_engine(url: str, lenient_text: bool = False) -> sa.Engine:
+    """An engine for ``url``; SQLite gets a busy timeout so concurrent tasks wait, not fail.
+
+    With ``lenient_text``, SQLite's text that is not valid UTF-8 is read with each undecodable
+    byte as U+FFFD (``UNDECODABLE``) instead of failing the whole read (other databases
+    refuse such text when it is stored).
+    """
     if url.startswith("sqlite"):
-        return sa.create_engine(url, connect_args=dict(settings.SQLITE_CONNECT_ARGS))
+        engine = sa.create_engine(url, connect_args=dict(settings.SQLITE_CONNECT_ARGS))
+        if lenient_text:
+            sa.event.listen(engine, "connect", _decode_leniently)
+        return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+UNDECODABLE = "\ufffd"
+
+
+def _decode_leniently(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
+
+
+def is_undecodable_text(error: Exception) -> bool:
+    """Whether a read failed on stored text that is not valid UTF-8 (SQLite's message)."""
+    return "Could not decode to UTF-8" in str(error)
 
 
 def table_for(dataset: DatasetSpec, metadata: sa.MetaData | None = None) -> sa.Table:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from pipelines.errors import BadInput
 from pipelines.ingestion.ingest import QuarantinedPartition, ingest_interval, validation_record_path
 from pipelines.simulation.churn import World
 from pipelines.simulation.writer import write_simulation
@@ -210,3 +211,19 @@ def test_a_small_drop_within_max_shrink_is_replaced_and_the_old_partition_kept(s
     second = ingest_interval(source, churn, "activity", DAY, END)
     assert 0 < second.info.rows < first.info.rows
     assert list((_curated().parent / "replaced").glob("2025-01-02.*.parquet"))
+
+
+def test_text_that_is_not_utf8_is_quarantined_naming_the_column_not_a_crash(source, churn):
+    """Issue 17, defect 4: invalid UTF-8 in a category crashed ingest with a raw sqlite3.OperationalError."""
+    _corrupt_source(
+        source,
+        "UPDATE customer_activity SET plan = CAST(X'62617369FF63' AS TEXT) "
+        "WHERE customer_id IN (3, 4) AND event_timestamp >= '2025-01-02' AND event_timestamp < '2025-01-03'",
+    )
+    with pytest.raises(QuarantinedPartition, match=r"column 'plan' has 2 values that are not valid UTF-8") as err:
+        ingest_interval(source, churn, "activity", DAY, END)
+    assert isinstance(err.value, BadInput)  # data: no retry can help
+    quarantined = partitions.partition_path(partitions.QUARANTINE, "churn", "activity", "2025-01-02")
+    rows = partitions.read_partition(quarantined)
+    assert (rows["plan"] == "basi\ufffdc").sum() == 2  # kept, the undecodable bytes shown as U+FFFD
+    assert not _curated().exists()
