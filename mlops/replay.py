@@ -231,7 +231,8 @@ def source_days(usecase: UseCase) -> tuple[dt.date, dt.date] | None:
     dataset = usecase.source.datasets[name]
     engine = source.make_engine(airflow_admin.connection_url(usecase.source.connection_id))
     try:
-        table = sa.Table(dataset.table, sa.MetaData(), autoload_with=engine)
+        schema, name = source.schema_and_name(dataset.table)
+        table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
         with engine.connect() as conn:
             first, last = conn.execute(
                 sa.select(sa.func.min(table.c[dataset.event_time]), sa.func.max(table.c[dataset.event_time]))

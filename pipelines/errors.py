@@ -14,6 +14,11 @@ class BadInput(RuntimeError):
     """The input is wrong; running again on the same input would fail the same way."""
 
 
+class CorruptState(BadInput):
+    """A file of the project's state cannot be read (a partition, Feast's registry, MLflow's database):
+    a retry would read the same bytes; the message names the file and how to rebuild it."""
+
+
 class NotYet(RuntimeError):
     """The input is not complete yet and will be at ``ready_at``: wait, then run again (as a sensor would)."""
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pipelines.config.types import NAME_PATTERN, Aggregation, ColumnType, Strict, cron_period
+from pipelines.config.types import NAME_PATTERN, TABLE_PATTERN, Aggregation, ColumnType, Strict, cron_period
 
 
 class ColumnSpec(Strict):
@@ -72,6 +72,13 @@ class DatasetSpec(Strict):
         "a bigger drop, or an empty read of a partition that had rows, stops and changes nothing unless the run "
         "allows it (the ingest form's allow_shrink).",
     )
+
+    @field_validator("table")
+    @classmethod
+    def _plain_table_name(cls, table: str) -> str:
+        if not TABLE_PATTERN.match(table):
+            raise ValueError(f"table {table!r} is not a plain SQL identifier ('name' or 'schema.name')")
+        return table
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> DatasetSpec:

@@ -18,12 +18,13 @@ from typing import Any
 import pandas as pd
 
 from pipelines import settings
+from pipelines.errors import CorruptState
 from pipelines.locks import named_lock
 
 log = logging.getLogger(__name__)
 
 
-class FeatureStoreCorrupt(RuntimeError):
+class FeatureStoreCorrupt(CorruptState):
     """The registry or online store file cannot be read; the message says how to rebuild it."""
 
 

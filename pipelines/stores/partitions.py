@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines import settings
+from pipelines.errors import CorruptState
 from pipelines.locks import named_lock
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ _META_KEY = b"mlops"
 _TMP_MARK = ".tmp-"
 
 
-class CorruptPartition(RuntimeError):
+class CorruptPartition(CorruptState):
     """A partition file that cannot be read; the message says how to rebuild it."""
 
 

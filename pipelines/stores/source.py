@@ -105,9 +105,16 @@ def table_for(dataset: DatasetSpec, metadata: sa.MetaData | None = None) -> sa.T
         sa.Column(c.name, _SA_TYPES[c.type](), nullable=c.nullable or c.name not in dataset.key)
         for c in dataset.columns
     ]
-    table = sa.Table(dataset.table, metadata, *columns)
-    sa.Index(f"ix_{dataset.table}_{dataset.event_time}", table.c[dataset.event_time])
+    schema, name = schema_and_name(dataset.table)
+    table = sa.Table(name, metadata, *columns, schema=schema)
+    sa.Index(f"ix_{name}_{dataset.event_time}", table.c[dataset.event_time])
     return table
+
+
+def schema_and_name(table: str) -> tuple[str | None, str]:
+    """``schema.name`` (or ``name``: the connection's default schema) of a configured source table."""
+    schema, _, name = table.rpartition(".")
+    return schema or None, name
 
 
 def to_naive_utc(ts: dt.datetime) -> dt.datetime:
@@ -141,7 +148,8 @@ def read_window(
     import pandas as pd
 
     try:
-        table = sa.Table(dataset.table, sa.MetaData(), autoload_with=engine)
+        schema, name = schema_and_name(dataset.table)
+        table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
     except sa.exc.NoSuchTableError:
         raise SourceSchemaError(f"source table '{dataset.table}' does not exist in {engine.url!r}") from None
     missing = [c for c in [dataset.event_time, *dataset.key] if c not in table.c]

@@ -71,3 +71,17 @@ def test_one_bad_config_is_reported_and_the_other_use_cases_still_show(tmp_path,
     captured = capsys.readouterr()
     assert "use case churn" in captured.out and "use case store_sales" not in captured.out
     assert str(broken) in captured.err and "ownr: Extra inputs are not permitted" in captured.err
+
+
+def test_init_never_prints_a_connections_password(home, capsys, tmp_path, monkeypatch):
+    """Issue 17, defect 3: `mlops init` (run by `mlops ui`, `make ui`, `mlops demo`) printed the source's password."""
+    secret = "pr0be-s3cret"
+    url = f"postgresql+psycopg2://probe:{secret}@127.0.0.1:5432/probe"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLOPS_SOURCE", json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": url}})
+    )
+    monkeypatch.setenv("MLOPS_EXPECTATIONS", str(tmp_path / "expectations"))
+    assert main(["init"]) == 0
+    printed = capsys.readouterr()
+    assert "postgresql+psycopg2://probe:***@127.0.0.1:5432/probe" in printed.out
+    assert secret not in printed.out + printed.err

@@ -68,3 +68,13 @@ def test_features_of_a_quarantined_day_fail_without_retrying(dags, source):
     assert outcome.task_states["build_features"] == "failed"
     assert outcome.try_numbers["build_features"] == 1
     assert outcome.task_states["materialize"] == "upstream_failed"
+
+
+def test_a_corrupt_curated_partition_fails_without_retrying_and_names_the_file(dags, source):
+    """Issue 17, defect 6: permanent failures (a corrupt partition) were retried with delays."""
+    ingest, features = dags
+    assert inprocess.run_interval(ingest, DAYS[0], DAYS[0] + ONE).ok
+    curated = partitions.partition_path(partitions.CURATED, "churn", "activity", DAYS[0].date().isoformat())
+    curated.write_bytes(b"PAR1 not a parquet file")
+    outcome = inprocess.run_interval(features, DAYS[0], DAYS[0] + ONE)
+    assert outcome.task_states["build_features"] == "failed" and outcome.try_numbers["build_features"] == 1

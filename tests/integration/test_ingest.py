@@ -129,6 +129,18 @@ def test_ingest_from_postgresql(home, churn, postgres_url):
     assert result.info.content_hash == partitions.content_hash(same)  # one source, two databases, same partition
 
 
+def test_a_table_in_a_schema_of_postgresql_is_read(home, churn, postgres_url):
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE SCHEMA crm"))
+    engine.dispose()
+    activity = churn.source.datasets["activity"].model_copy(update={"table": "crm.customer_activity"})
+    datasets = {**churn.source.datasets, "activity": activity}
+    in_schema = churn.model_copy(update={"source": churn.source.model_copy(update={"datasets": datasets})})
+    write_simulation(postgres_url, in_schema, WORLD, 3)
+    assert ingest_interval(postgres_url, in_schema, "activity", DAY, END).info.rows > 250
+
+
 def test_a_column_added_to_the_source_is_quarantined_not_dropped(source, churn):
     before = ingest_interval(source, churn, "activity", DAY, END)
     _corrupt_source(source, "ALTER TABLE customer_activity ADD COLUMN promo_code TEXT")

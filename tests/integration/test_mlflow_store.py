@@ -30,3 +30,28 @@ def test_an_environment_restored_to_an_earlier_state_folder_is_not_taken_for_a_c
     mlflow_store.configure()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", first)  # as a test's teardown restores it
     assert str(tmp_path / "other") in mlflow_store.tracking_uri()  # the current state folder's store
+
+
+def test_a_corrupt_store_is_refused_naming_the_file_not_a_raw_decode_error(home, monkeypatch):
+    """Issue 17, defects 6 and 7: a corrupt MLflow database gave a raw UnicodeDecodeError, and was retried."""
+    import sqlite3
+
+    import pytest
+
+    from pipelines.errors import BadInput
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    db = mlflow_store.mlflow_dir() / "mlflow.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(db) as conn:  # sound as a file, but a text value is not UTF-8
+        conn.execute("CREATE TABLE registered_models (name TEXT)")
+        conn.execute("INSERT INTO registered_models VALUES (CAST(X'6368FF726E' AS TEXT))")
+    with pytest.raises(mlflow_store.MLflowStoreCorrupt, match=rf"MLflow's database {db} is corrupt") as err:
+        mlflow_store.configure()
+    assert isinstance(err.value, BadInput) and "restore it from a backup" in str(err.value)
+
+    db.write_bytes(os.urandom(8192))  # not a database at all
+    mlflow_store._checked.clear()
+    with pytest.raises(mlflow_store.MLflowStoreCorrupt, match="file is not a database"):
+        mlflow_store.configure()

@@ -214,3 +214,20 @@ def test_the_churn_generator_refuses_the_synthetic_fields(tmp_path, field):
     name = next(iter(field))
     message = _simulation_error(tmp_path, lambda r: r["simulation"].update(field), REPO_CONFIG)
     assert f"simulation.{name}: only the synthetic generator uses it" in message, message
+
+
+@pytest.mark.parametrize(
+    "table", ['activity"; DROP TABLE churn_labels; --', "customer activity", "a.b.c", "1st_table", "x'y"]
+)
+def test_a_table_name_that_is_not_a_plain_identifier_is_refused(tmp_path, table):
+    """Issue 17, defect 7: a table name holding quotes and SQL was accepted by the loader."""
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    raw["source"]["datasets"]["activity"]["table"] = table
+    with pytest.raises(ConfigError, match=r"source.datasets.activity.table: .* is not a plain SQL identifier"):
+        load_usecase(_write(tmp_path, raw))
+
+
+def test_a_table_in_a_schema_is_accepted(tmp_path):
+    raw = yaml.safe_load(REPO_CONFIG.read_text())
+    raw["source"]["datasets"]["activity"]["table"] = "crm.Customer_Activity"
+    assert load_usecase(_write(tmp_path, raw)).source.datasets["activity"].table == "crm.Customer_Activity"
