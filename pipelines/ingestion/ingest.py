@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,7 @@ from pipelines.config import DatasetSpec, UseCase
 from pipelines.errors import BadInput, NotYet
 from pipelines.stores import partitions, source
 from pipelines.stores.partitions import CURATED, QUARANTINE, CorruptPartition, PartitionInfo
-from pipelines.validation.validate import ValidationOutcome, validate_partition
+from pipelines.validation.validate import ValidationOutcome, validate_partition, with_read_failures
 
 log = logging.getLogger(__name__)
 
@@ -98,46 +99,73 @@ def read_interval(
 
 def read_checked(
     url: str, dataset: DatasetSpec, start: dt.datetime, end: dt.datetime, chunk_rows: int = 200_000
-) -> tuple[pd.DataFrame, list[str]]:
-    """The rows of ``[start, end)`` and a failure per text column holding bytes that are not UTF-8.
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The rows of ``[start, end)``, and what only the read can see, by column: a source column of
+    another type than declared, values of the wrong type, text that is not UTF-8.
 
-    Such text fails a plain read (SQLite); the interval is then read again with each
-    undecodable byte as U+FFFD, so that its rows can be quarantined, naming the columns.
+    Text that is not UTF-8 fails a plain read (SQLite); the interval is then read again with
+    each undecodable byte as U+FFFD, so that its rows can be quarantined, naming the columns.
     """
     try:
-        return _read(url, dataset, start, end, chunk_rows, lenient_text=False), []
+        frame, mismatched = _read(url, dataset, start, end, chunk_rows, lenient_text=False)
+        undecodable = {}
     except sa.exc.OperationalError as exc:
         if not source.is_undecodable_text(exc):
             raise
         log.warning("%s: %s; reading it again with each undecodable byte as U+FFFD", dataset.table, exc.orig)
-        frame = _read(url, dataset, start, end, chunk_rows, lenient_text=True)
-        return frame, undecodable_text(frame, dataset)
+        frame, mismatched = _read(url, dataset, start, end, chunk_rows, lenient_text=True)
+        undecodable = undecodable_text(frame, dataset)
+    return frame, {**mistyped_values(frame, dataset), **mismatched, **undecodable}
 
 
-def undecodable_text(frame: pd.DataFrame, dataset: DatasetSpec) -> list[str]:
-    """A failure per text column holding U+FFFD, the mark of text that was not valid UTF-8 in the source."""
-    failures = []
+def undecodable_text(frame: pd.DataFrame, dataset: DatasetSpec) -> dict[str, str]:
+    """Text columns holding U+FFFD, the mark of text that was not valid UTF-8 in the source."""
+    failures = {}
     for col in dataset.columns:
         if col.type in ("category", "string") and col.name in frame:
             values = frame[col.name].dropna().astype(str)
             bad = values[values.str.contains(source.UNDECODABLE, regex=False)]
             if len(bad):
-                examples = ", ".join(repr(v) for v in bad.unique()[:3])
-                failures.append(
+                failures[col.name] = (
                     f"column '{col.name}' has {len(bad)} values that are not valid UTF-8 in the source "
-                    f"(undecodable bytes shown as U+FFFD: {examples})"
+                    f"(undecodable bytes shown as U+FFFD: {_examples(bad)})"
                 )
     return failures
 
 
+def mistyped_values(frame: pd.DataFrame, dataset: DatasetSpec) -> dict[str, str]:
+    """Numeric columns holding values that are not numbers (a string in a float column), counted and shown.
+
+    Only columns that did not read as numbers are looked at, so the usual read costs nothing.
+    """
+    failures = {}
+    for col in dataset.columns:
+        if col.type not in ("int", "float") or col.name not in frame or pd.api.types.is_numeric_dtype(frame[col.name]):
+            continue
+        values = frame[col.name].dropna()
+        not_numbers = values[values.map(lambda v: not isinstance(v, int | float) or isinstance(v, bool))]
+        if len(not_numbers):
+            failures[col.name] = (
+                f"column '{col.name}' has {len(not_numbers)} of {len(frame)} values that are not numbers "
+                f"(e.g. {_examples(not_numbers)})"
+            )
+    return failures
+
+
+def _examples(values: pd.Series) -> str:
+    return ", ".join(repr(v) for v in pd.unique(values)[:3])
+
+
 def _read(
     url: str, dataset: DatasetSpec, start: dt.datetime, end: dt.datetime, chunk_rows: int, lenient_text: bool
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[str, str]]:
     engine = source.make_engine(url, lenient_text=lenient_text)
     try:
+        table = source.source_table(engine, dataset)
+        mismatched = source.type_mismatches(table, dataset)
         chunks = []
         rows = 0
-        for chunk in source.read_window(engine, dataset, start, end, chunk_rows):
+        for chunk in source.read_window(engine, dataset, start, end, chunk_rows, table, as_stored=mismatched):
             chunks.append(chunk)
             rows += len(chunk)
             log.info("read %d rows of %s so far", rows, dataset.table)
@@ -146,7 +174,7 @@ def _read(
     frame = pd.concat(chunks, ignore_index=True) if chunks else empty_frame(dataset)
     if not len(frame):
         frame = empty_frame(dataset)
-    return as_naive_utc(frame, dataset)
+    return as_naive_utc(frame, dataset), mismatched
 
 
 def empty_frame(dataset: DatasetSpec) -> pd.DataFrame:
@@ -206,7 +234,7 @@ def ingest_interval(
     dataset = usecase.source.datasets[dataset_name]
     key = partitions.partition_key(start, end)
     log.info("ingesting %s.%s partition %s = [%s, %s)", usecase.name, dataset_name, key, start, end)
-    frame, undecodable = read_checked(url, dataset, start, end, chunk_rows)
+    frame, read_failures = read_checked(url, dataset, start, end, chunk_rows)
     if frame.empty:
         log.warning(
             "%s.%s %s: the source has no rows in this interval; writing an empty partition",
@@ -217,7 +245,7 @@ def ingest_interval(
 
     # Two runs of the same interval (a manual run and a scheduled one, say) take turns.
     with partitions.partition_lock(usecase.name, dataset_name, key):
-        return _validate_and_publish(usecase, dataset_name, frame, start, end, key, allow_shrink, undecodable)
+        return _validate_and_publish(usecase, dataset_name, frame, start, end, key, allow_shrink, read_failures)
 
 
 def _validate_and_publish(
@@ -228,11 +256,11 @@ def _validate_and_publish(
     end: dt.datetime,
     key: str,
     allow_shrink: bool = False,
-    read_failures: tuple[str, ...] | list[str] = (),
+    read_failures: Mapping[str, str] | None = None,
 ) -> IngestResult:
     outcome = validate_partition(usecase, dataset_name, frame, start, end, key)
-    if read_failures:  # what only the read sees (the source's bytes), beside the suite's failures
-        outcome = replace(outcome, success=False, failures=[*read_failures, *outcome.failures])
+    if read_failures:  # what only the read sees (types, the source's bytes), in place of GX's type checks
+        outcome = with_read_failures(outcome, read_failures)
     _record_validation(usecase.name, dataset_name, key, outcome)
     for warning in outcome.warnings:
         log.warning("%s.%s %s: warning: %s", usecase.name, dataset_name, key, warning)

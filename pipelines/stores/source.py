@@ -8,7 +8,8 @@ hand this module a SQLAlchemy URL. Timestamps are stored as naive UTC.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+import decimal
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
@@ -128,25 +129,12 @@ class SourceSchemaError(BadInput):
     """The source table cannot be read by interval: it, its event time or its key is missing."""
 
 
-def read_window(
-    engine: sa.Engine,
-    dataset: DatasetSpec,
-    start: dt.datetime,
-    end: dt.datetime,
-    chunk_rows: int = 200_000,
-) -> Iterator[pd.DataFrame]:
-    """Yield the rows with ``start <= event_time < end`` in chunks of at most ``chunk_rows``.
-
-    Every column the table has *now* is read, not only the declared ones, so a
-    column added to or dropped from the source reaches validation instead of being
-    silently ignored. The query is parameterised and ordered by the dataset key,
-    so the same window always yields the same rows in the same order.
+def source_table(engine: sa.Engine, dataset: DatasetSpec) -> sa.Table:
+    """The dataset's table as the source has it now (reflected).
 
     Raises:
         SourceSchemaError: the table, its event-time column or a key column is missing.
     """
-    import pandas as pd
-
     try:
         schema, name = schema_and_name(dataset.table)
         table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=engine)
@@ -158,9 +146,68 @@ def read_window(
             f"source table '{dataset.table}' has no column(s) {missing} (it has {list(table.c.keys())}): "
             "it cannot be read by interval; fix the source or the use-case config"
         )
+    return table
+
+
+_KINDS = {"int": "number", "float": "number", "timestamp": "time"}  # declared types whose source type is checked
+
+
+def _kind(sa_type: Any) -> str | None:
+    try:
+        python = sa_type.python_type
+    except NotImplementedError:
+        return None
+    for kind, types in (("bool", (bool,)), ("number", (int, float, decimal.Decimal)), ("time", (dt.date, dt.time))):
+        if issubclass(python, types):
+            return kind
+    return "text" if issubclass(python, str) else None
+
+
+def type_mismatches(table: sa.Table, dataset: DatasetSpec) -> dict[str, str]:
+    """Declared numeric or timestamp columns whose type in the source is of another kind (a DATETIME
+    where a float is declared, say), with what is wrong. Timestamps stored as text are fine."""
+    found = {}
+    for col in dataset.columns:
+        want = _KINDS.get(col.type)
+        if want is None or col.name not in table.c:
+            continue
+        kind = _kind(table.c[col.name].type)
+        if kind is not None and kind != want and not (want == "time" and kind == "text"):
+            found[col.name] = (
+                f"column '{col.name}' is {table.c[col.name].type} in the source table '{dataset.table}', "
+                f"not the {col.type} the config declares (its values were read as stored)"
+            )
+    return found
+
+
+def read_window(
+    engine: sa.Engine,
+    dataset: DatasetSpec,
+    start: dt.datetime,
+    end: dt.datetime,
+    chunk_rows: int = 200_000,
+    table: sa.Table | None = None,
+    as_stored: Collection[str] = (),
+) -> Iterator[pd.DataFrame]:
+    """Yield the rows with ``start <= event_time < end`` in chunks of at most ``chunk_rows``.
+
+    Every column the table has *now* is read, not only the declared ones, so a
+    column added to or dropped from the source reaches validation instead of being
+    silently ignored. The query is parameterised and ordered by the dataset key,
+    so the same window always yields the same rows in the same order. Columns in
+    ``as_stored`` are read without their reflected type's conversion (see
+    :func:`type_mismatches`: a float column now declared DATETIME would fail inside the driver).
+
+    Raises:
+        SourceSchemaError: the table, its event-time column or a key column is missing.
+    """
+    import pandas as pd
+
+    table = source_table(engine, dataset) if table is None else table
     event = table.c[dataset.event_time]
+    columns = [sa.type_coerce(c, sa.types.NullType()).label(c.name) if c.name in as_stored else c for c in table.c]
     query = (
-        sa.select(*table.c)
+        sa.select(*columns)
         .where(event >= to_naive_utc(start), event < to_naive_utc(end))
         .order_by(*[table.c[k] for k in dataset.key])
     )

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -244,6 +245,17 @@ def summarize(suite_name: str, partition: str, result: Any) -> ValidationOutcome
         warnings=sorted(warnings),
         details=sorted(details, key=lambda d: (d["severity"] != suites.CRITICAL, d["message"])),
     )
+
+
+_TYPE_CHECK = "expect_column_values_to_be_in_type_list"
+
+
+def with_read_failures(outcome: ValidationOutcome, by_column: Mapping[str, str]) -> ValidationOutcome:
+    """``outcome`` failed by what the read found, column by column (a source type, values that are not
+    numbers, undecodable text). GX's own type check of those columns goes: it counts every row of a
+    column that is not all numbers and shows valid values as examples."""
+    kept = [f for f in outcome.failures if not any(f.startswith(f"{_TYPE_CHECK}({c})") for c in by_column)]
+    return replace(outcome, success=False, failures=[*by_column.values(), *kept])
 
 
 def _subject(kwargs: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pandas as pd
 import pytest
@@ -239,3 +240,30 @@ def test_text_that_is_not_utf8_is_quarantined_naming_the_column_not_a_crash(sour
     rows = partitions.read_partition(quarantined)
     assert (rows["plan"] == "basi\ufffdc").sum() == 2  # kept, the undecodable bytes shown as U+FFFD
     assert not _curated().exists()
+
+
+def test_a_string_in_a_numeric_column_is_counted_and_shown(source, churn):
+    """Issue 17, defect 7: reported as "300 of 300 rows (e.g. [31.92, 48.65, 46.59])", valid values as examples."""
+    _corrupt_source(
+        source,
+        "UPDATE customer_activity SET monthly_charges = 'n/a' "
+        "WHERE customer_id IN (3, 4) AND event_timestamp >= '2025-01-02' AND event_timestamp < '2025-01-03'",
+    )
+    with pytest.raises(QuarantinedPartition) as err:
+        ingest_interval(source, churn, "activity", DAY, END)
+    message = str(err.value)
+    assert re.search(r"column 'monthly_charges' has 2 of \d+ values that are not numbers \(e.g. 'n/a'\)", message)
+    assert "expect_column_values_to_be_in_type_list(monthly_charges)" not in message  # its count was every row
+
+
+def test_a_source_column_whose_type_changed_is_quarantined_naming_both_types(source, churn):
+    """Issue 17, defect 7: a column whose type changed in the source gave a raw TypeError from the driver."""
+    engine = sa.create_engine(source)
+    with engine.begin() as conn:
+        ddl = conn.scalar(sa.text("SELECT sql FROM sqlite_master WHERE name = 'customer_activity'"))
+        conn.execute(sa.text("ALTER TABLE customer_activity RENAME TO activity_before"))
+        conn.execute(sa.text(ddl.replace("monthly_charges FLOAT", "monthly_charges DATETIME")))
+        conn.execute(sa.text("INSERT INTO customer_activity SELECT * FROM activity_before"))
+    engine.dispose()
+    with pytest.raises(QuarantinedPartition, match="column 'monthly_charges' is DATETIME in the source table"):
+        ingest_interval(source, churn, "activity", DAY, END)
