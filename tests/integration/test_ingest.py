@@ -55,6 +55,22 @@ def test_an_empty_window_is_an_explicit_empty_partition(source, churn):
     assert partitions.read_partition(result.path).columns.tolist() == churn.source.datasets["labels"].column_names
 
 
+def _set_on_the_day(url: str, assignment: str, customers: tuple[int, ...]) -> None:
+    """``UPDATE ... SET <assignment>`` on these customers' activity rows of DAY."""
+    ids = ", ".join(map(str, customers))
+    _corrupt_source(
+        url,
+        f"UPDATE customer_activity SET {assignment} WHERE customer_id IN ({ids}) "
+        "AND event_timestamp >= '2025-01-02' AND event_timestamp < '2025-01-03'",
+    )
+
+
+def _with_activity(churn, **changes):
+    """The use case with its activity dataset changed (the config's models are frozen)."""
+    datasets = {**churn.source.datasets, "activity": churn.source.datasets["activity"].model_copy(update=changes)}
+    return churn.model_copy(update={"source": churn.source.model_copy(update={"datasets": datasets})})
+
+
 def _corrupt_source(url: str, sql: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
@@ -135,9 +151,7 @@ def test_a_table_in_a_schema_of_postgresql_is_read(home, churn, postgres_url):
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE SCHEMA crm"))
     engine.dispose()
-    activity = churn.source.datasets["activity"].model_copy(update={"table": "crm.customer_activity"})
-    datasets = {**churn.source.datasets, "activity": activity}
-    in_schema = churn.model_copy(update={"source": churn.source.model_copy(update={"datasets": datasets})})
+    in_schema = _with_activity(churn, table="crm.customer_activity")
     write_simulation(postgres_url, in_schema, WORLD, 3)
     assert ingest_interval(postgres_url, in_schema, "activity", DAY, END).info.rows > 250
 
@@ -192,9 +206,7 @@ def test_an_interval_that_has_not_ended_is_refused_and_one_within_its_lateness_w
         ingest_interval(source, churn, "activity", DAY, END, now=during)
     assert not _curated().exists()
 
-    activity = churn.source.datasets["activity"].model_copy(update={"lateness_minutes": 90})
-    datasets = {**churn.source.datasets, "activity": activity}
-    late = churn.model_copy(update={"source": churn.source.model_copy(update={"datasets": datasets})})
+    late = _with_activity(churn, lateness_minutes=90)
     with pytest.raises(NotYet, match="until 90 minutes after its end") as waiting:
         ingest_interval(source, late, "activity", DAY, END, now=END + dt.timedelta(minutes=30))
     assert waiting.value.ready_at == END + dt.timedelta(minutes=90) and not _curated().exists()
@@ -228,11 +240,7 @@ def test_a_small_drop_within_max_shrink_is_replaced_and_the_old_partition_kept(s
 
 def test_text_that_is_not_utf8_is_quarantined_naming_the_column_not_a_crash(source, churn):
     """Issue 17, defect 4: invalid UTF-8 in a category crashed ingest with a raw sqlite3.OperationalError."""
-    _corrupt_source(
-        source,
-        "UPDATE customer_activity SET plan = CAST(X'62617369FF63' AS TEXT) "
-        "WHERE customer_id IN (3, 4) AND event_timestamp >= '2025-01-02' AND event_timestamp < '2025-01-03'",
-    )
+    _set_on_the_day(source, "plan = CAST(X'62617369FF63' AS TEXT)", customers=(3, 4))
     with pytest.raises(QuarantinedPartition, match=r"column 'plan' has 2 values that are not valid UTF-8") as err:
         ingest_interval(source, churn, "activity", DAY, END)
     assert isinstance(err.value, BadInput)  # data: no retry can help
@@ -244,11 +252,7 @@ def test_text_that_is_not_utf8_is_quarantined_naming_the_column_not_a_crash(sour
 
 def test_a_string_in_a_numeric_column_is_counted_and_shown(source, churn):
     """Issue 17, defect 7: reported as "300 of 300 rows (e.g. [31.92, 48.65, 46.59])", valid values as examples."""
-    _corrupt_source(
-        source,
-        "UPDATE customer_activity SET monthly_charges = 'n/a' "
-        "WHERE customer_id IN (3, 4) AND event_timestamp >= '2025-01-02' AND event_timestamp < '2025-01-03'",
-    )
+    _set_on_the_day(source, "monthly_charges = 'n/a'", customers=(3, 4))
     with pytest.raises(QuarantinedPartition) as err:
         ingest_interval(source, churn, "activity", DAY, END)
     message = str(err.value)
