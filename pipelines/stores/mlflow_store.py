@@ -18,15 +18,14 @@ champion moves under a lock, after re-reading it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines import settings
-from pipelines.errors import CorruptState
 from pipelines.locks import named_lock
+from pipelines.stores.sqlite_integrity import check_sqlite_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,46 +51,6 @@ class ChampionMoved(RuntimeError):
     def __init__(self, name: str, expected: str | None, current: str | None):
         super().__init__(f"the champion of '{name}' moved from v{expected} to v{current}")
         self.expected, self.current = expected, current
-
-
-class MLflowStoreCorrupt(CorruptState):
-    """The embedded store's database cannot be read."""
-
-
-_checked: set[str] = set()  # databases this process found sound
-
-
-def check_local_store() -> None:
-    """Refuse a local store whose database is corrupt, before MLflow reads it (it would fail somewhere
-    inside with a raw ``UnicodeDecodeError`` or ``file is not a database``), naming the file and what to do.
-    SQLite's ``quick_check`` and a read of every row (text decoded): once per process, tens of
-    milliseconds for the demo's store.
-
-    Raises:
-        MLflowStoreCorrupt: the database is not a sound SQLite file, or holds text that is not UTF-8.
-    """
-    import sqlite3
-
-    path = mlflow_dir() / "mlflow.db"
-    if not uses_local_store() or str(path) in _checked or not path.exists():
-        return
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT)) as db:
-            problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
-            problem = None if problem == "ok" else problem
-            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            for table in tables if problem is None else []:
-                rows = db.execute(f'SELECT * FROM "{table}"')  # names from the file's own catalogue
-                while rows.fetchmany(10_000):
-                    pass
-    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # also "Could not decode to UTF-8 column ..."
-        problem = str(exc)
-    if problem is not None:
-        raise MLflowStoreCorrupt(
-            f"MLflow's database {path} is corrupt ({problem}): restore it from a backup, or move it away to "
-            "start an empty registry (`mlops init`; the models' files stay under mlflow/artifacts)"
-        )
-    _checked.add(str(path))
 
 
 # Where: the tracking store, the registry and the artefacts.
@@ -142,7 +101,13 @@ def configure() -> Any:
 
     if uses_local_store():
         mlflow_dir().mkdir(parents=True, exist_ok=True)
-        check_local_store()
+        check_sqlite_file(
+            mlflow_dir() / "mlflow.db",
+            "MLflow's database",
+            "restore it from a backup, or move it away to start an empty registry (`mlops init`; the models' "
+            "files stay under mlflow/artifacts)",
+            SQLITE_BUSY_TIMEOUT,
+        )
     # Alembic logs every migration at INFO on the first use of a new store.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in task logs

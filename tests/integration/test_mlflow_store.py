@@ -39,6 +39,7 @@ def test_a_corrupt_store_is_refused_naming_the_file_not_a_raw_decode_error(home,
     import pytest
 
     from pipelines.errors import BadInput
+    from pipelines.stores import sqlite_integrity
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
@@ -47,11 +48,11 @@ def test_a_corrupt_store_is_refused_naming_the_file_not_a_raw_decode_error(home,
     with sqlite3.connect(db) as conn:  # sound as a file, but a text value is not UTF-8
         conn.execute("CREATE TABLE registered_models (name TEXT)")
         conn.execute("INSERT INTO registered_models VALUES (CAST(X'6368FF726E' AS TEXT))")
-    with pytest.raises(mlflow_store.MLflowStoreCorrupt, match=rf"MLflow's database {db} is corrupt") as err:
+    with pytest.raises(sqlite_integrity.StoreCorrupt, match=rf"MLflow's database {db} is corrupt") as err:
         mlflow_store.configure()
     assert isinstance(err.value, BadInput) and "restore it from a backup" in str(err.value)
 
     db.write_bytes(os.urandom(8192))  # not a database at all
-    mlflow_store._checked.clear()
-    with pytest.raises(mlflow_store.MLflowStoreCorrupt, match="file is not a database"):
+    sqlite_integrity._sound.clear()
+    with pytest.raises(sqlite_integrity.StoreCorrupt, match="file is not a database"):
         mlflow_store.configure()
