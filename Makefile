@@ -46,7 +46,7 @@ test: venv ## Lint, the whole test suite (in parallel), the docs site built stri
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test-fast: venv ## The edit-test lane: unit, DAG integrity, data and integration tests (no DAG runs, no whole loop)
-	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m "not e2e and not slow"
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m "not e2e and not slow and not reliability"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ mlops airflow ARGS...           # the airflow CLI on the same state, e.g. `mlops
 mlops feast ARGS...             # the feast CLI on feature_repo/, e.g. `mlops feast feature-views list`
 mlops features rebuild          # rebuild feature partitions, then Feast's registry and online store from them
 mlops server up|down|status     # the server profile (docker-compose.yaml) as processes: `make up` / `make down`
+mlops relocate [--check]        # after copying or moving a state folder: its stores name the new folder
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ def _positive(text: str) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     """Create the state folders, migrate Airflow's DB, add connections and derive missing suites."""
     from mlops import airflow_admin
+    from pipelines.stores.home import record_home, recorded_home
     from pipelines.validation.suites import write_missing_suites
 
     found = scan()  # a file that does not load is reported at the end; the others are set up
     home = settings.mlops_home()
     home.mkdir(parents=True, exist_ok=True)
+    if recorded_home() is None:
+        record_home()  # the folder the stores' paths will name (mlops relocate after a copy)
     settings.reports_dir().mkdir(parents=True, exist_ok=True)
     print(f"state folder: {home}")
     t0 = time.perf_counter()
@@ -328,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mlops.server.cli import add_parser as add_server_parser
 
     add_server_parser(sub)
+    from mlops.relocate import add_parser as add_relocate_parser
+
+    add_relocate_parser(sub)
 
     p = sub.add_parser("status", help="state folder, use cases and their latest partitions")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -337,6 +344,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["airflow"], ["feast"]):
+        from pipelines.stores.home import StateMoved, check_not_moved
+
+        try:
+            check_not_moved()
+        except StateMoved as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if argv[:1] == ["airflow"]:
         return run_airflow_cli(argv[1:])
     if argv[:1] == ["feast"]:
@@ -351,11 +366,14 @@ def main(argv: list[str] | None = None) -> int:
     airflow_admin.prepare(quiet=not args.verbose)
     from mlops import replay
     from pipelines.simulation.writer import SimulationMismatch
+    from pipelines.stores.home import StateMoved, check_not_moved
     from pipelines.stores.source import SourceSchemaError
 
     try:
+        if not getattr(args, "moved_ok", False):
+            check_not_moved()
         return args.func(args)
-    except (ConfigError, SimulationMismatch, replay.NothingToResume, SourceSchemaError) as exc:
+    except (ConfigError, SimulationMismatch, replay.NothingToResume, SourceSchemaError, StateMoved) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -195,9 +195,15 @@ def run_interval(
 
     ``dag.test`` infers the last complete interval that ends at the logical date,
     so the run is keyed by ``end``; running the same interval again replaces that run.
-    With ``log_file``, the task logs go there instead of the terminal.
+    Two processes running the same interval at once take turns (the second waits, then
+    replaces the first's finished run): ``DAG.test`` deletes a run of the same logical
+    date it finds, so side by side the second would delete the first's task instances
+    under it ("Task Instance not found"). With ``log_file``, the task logs go there
+    instead of the terminal.
     """
-    with _output_to(log_file):
+    from pipelines.locks import named_lock
+
+    with named_lock("runs", dag.dag_id, end.strftime("%Y-%m-%dT%H%M%S%z")), _output_to(log_file):
         asset_driven = is_asset_driven(dag.timetable)
         if asset_driven:  # no timetable intervals: the interval travels in the run's params
             conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat(), **(conf or {})}

@@ -9,8 +9,10 @@ subprocess with its own $MLOPS_HOME.
 
 Lanes (markers, set here from the folder a test is in): ``unit``, ``integration``
 (real libraries and stores, no DAG run), ``e2e`` (real DAG runs), ``slow`` (a
-whole loop over many days), ``postgres`` (uses the local PostgreSQL server).
-``make test-fast`` runs what is neither ``e2e`` nor ``slow``.
+whole loop over many days), ``postgres`` (uses the local PostgreSQL server),
+``reliability`` (faults injected at every write, bad input, concurrency, the hardened
+surface: tests/reliability). ``make test-fast`` runs what is none of ``e2e``, ``slow``
+and ``reliability``.
 """
 
 from __future__ import annotations
@@ -124,7 +126,14 @@ def postgres_url() -> str:
     admin.dispose()
 
 
-_LANES = {"unit": "unit", "dags": "unit", "data": "integration", "integration": "integration", "e2e": "e2e"}
+_LANES = {
+    "unit": "unit",
+    "dags": "unit",
+    "data": "integration",
+    "integration": "integration",
+    "e2e": "e2e",
+    "reliability": "reliability",
+}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -182,7 +191,7 @@ def pytest_sessionstart(session):
     config = session.config
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
         return
-    folders = {_REPO / "tests", *(_REPO / "tests" / lane for lane in ("integration", "e2e"))}
+    folders = {_REPO / "tests", *(_REPO / "tests" / lane for lane in ("integration", "e2e", "reliability"))}
     if not any(Path(arg.split("::")[0]).resolve() in folders for arg in config.args):
         return
     folder = _labelled_folder(config)

@@ -37,8 +37,10 @@ def task_errors() -> Iterator[None]:
     from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
     from pipelines.errors import BadInput, NotYet
+    from pipelines.stores.home import check_not_moved
 
     try:
+        check_not_moved()  # a copied state folder whose stores still name the original: refuse
         yield
     except BadInput as exc:
         raise AirflowFailException(str(exc)) from None

@@ -51,9 +51,20 @@ def writing() -> Iterator[None]:
         yield
 
 
+class _FileRegistryAdvice(logging.Filter):
+    """Feast advises that ``serve_features_while_materializing`` "typically has no effect" on a file
+    registry; it does (the file registry reads it, and serving checks it), so the advice is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "serve_features_while_materializing" not in record.getMessage()
+
+
 def get_store() -> Any:
     """The project's FeatureStore, on this process's ``$MLOPS_HOME``."""
     logging.getLogger("feast").setLevel(logging.WARNING)
+    config_log = logging.getLogger("feast.repo_config")
+    if not any(isinstance(f, _FileRegistryAdvice) for f in config_log.filters):
+        config_log.addFilter(_FileRegistryAdvice())
     from feast import FeatureStore
 
     os.environ["MLOPS_HOME"] = str(settings.mlops_home())  # feature_store.yaml expands it

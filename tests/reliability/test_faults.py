@@ -1,0 +1,66 @@
+"""SIGKILL at seeded points of every writer of the state, then a rerun (issue 17: faults at every write).
+
+For each writer: an uninterrupted run on a copy of its prepared state gives the
+expected result and the number of calls it makes; then, at each of
+``faults.POINTS`` points spread over those calls, a fresh copy is written and the
+writer killed there. What the kill left must hold the writer's invariants (no
+partial file a reader lists, no half-applied registry, an online store never
+behind its record, an alias never without its decision record), and a rerun to
+the end must leave exactly what the uninterrupted run left.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.reliability import faults
+from tests.reliability.faults import Writer
+
+W = "tests.reliability.writers"
+
+
+def _writer(name: str, setup: str | None, base: str = "labelled", notes: str = "") -> Writer:
+    return Writer(
+        name=name,
+        setup=f"{W}:{setup}" if setup else f"{W}:nothing",
+        write=f"{W}:write_{name}",
+        invariants=f"{W}:check_{name}",
+        observe=f"{W}:seen_{name}",
+        base=base,
+        notes=notes,
+    )
+
+
+WRITERS = [
+    _writer("curated", "setup_changed_day", notes="a corrected day replaces a curated partition"),
+    _writer("quarantine", "setup_bad_day", notes="a day that fails a critical expectation"),
+    _writer("features", "setup_no_features", notes="a feature partition"),
+    _writer("apply", "setup_no_registry", notes="Feast apply into an empty registry"),
+    _writer("materialize", "setup_materialized_before", notes="the next day into Feast's online store"),
+    _writer("training_set", None, notes="a training set over the labelled window"),
+]
+
+
+@pytest.fixture(scope="module")
+def bases(labelled_history: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The prepared states writers start from, each built once: ``labelled`` (the labelled history)."""
+    root = tmp_path_factory.mktemp("bases")
+    labelled = root / "labelled"
+    shutil.copytree(labelled_history, labelled, symlinks=True)
+    (labelled / ".home").write_text(f"{labelled_history}\n")  # where its stores' paths point
+    faults.run(labelled, f"{W}:relocated")
+    return {"labelled": labelled}
+
+
+@pytest.mark.parametrize("writer", WRITERS, ids=[w.name for w in WRITERS])
+def test_a_kill_anywhere_in_a_write_leaves_nothing_a_rerun_cannot_finish(writer, bases, tmp_path):
+    prepared = tmp_path / "prepared"
+    shutil.copytree(bases[writer.base], prepared, symlinks=True)
+    faults.run(prepared, f"{W}:relocated")
+    faults.run(prepared, writer.setup)
+    survey = faults.survey(writer, prepared, tmp_path)
+    assert survey.killed >= 1, f"{writer.name}: no kill point landed inside the write ({survey})"
+    assert survey.ok, f"{writer.name}: {survey}"

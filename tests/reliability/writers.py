@@ -1,0 +1,306 @@
+"""The writers of the state, as the fault-injection suite kills them (tests/reliability/faults.py).
+
+Every function takes the state folder (already ``$MLOPS_HOME`` in the child that runs it).
+``write_*`` is one write as a task does it; ``check_*`` lists what a reader would find
+wrong in the state a kill left (a file that does not read, a half-written table, an
+alias without its decision record, an online store behind what its record claims);
+``seen_*`` is what a finished write left, compared exactly between an uninterrupted
+run and a rerun after a kill.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tests.labelled import LABELLED_END, LABELLED_START
+
+ONE = dt.timedelta(days=1)
+DAY = LABELLED_START + 11 * ONE  # 2025-01-12: a day inside the labelled history
+RUN_ID = "faults__reliability"
+
+
+def _churn() -> Any:
+    from pipelines.config import get_usecase
+
+    return get_usecase("churn")
+
+
+def _source(home: Path) -> str:
+    return f"sqlite:///{home / 'source.db'}"
+
+
+def _warehouse(home: Path) -> str:
+    return f"sqlite:///{home / 'warehouse.db'}"
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    from pipelines.stores.partitions import content_hash
+
+    return content_hash(frame.reset_index(drop=True))
+
+
+def relocated(home: Path) -> None:
+    """Make a copied state name itself (its stores still name the folder it was copied from)."""
+    from mlops.relocate import relocate
+
+    result = relocate(home, connections=False)
+    assert result.ok, result.remaining
+
+
+# -- partitions: curated, quarantine, features ---------------------------------------------------
+
+
+def _zone_problems(zone: str, dataset: str) -> list[str]:
+    """Partitions of a zone that readers list but cannot read, or whose rows disagree with their info."""
+    from pipelines.stores import partitions
+
+    problems = []
+    for path in partitions.list_partitions(zone, "churn", dataset):
+        try:
+            frame, info = partitions.read_partition(path), partitions.read_info(path)
+        except Exception as exc:
+            problems.append(f"{path.name}: {type(exc).__name__}: {exc}")
+            continue
+        if info is None or info.rows != len(frame) or info.content_hash != partitions.content_hash(frame):
+            problems.append(f"{path.name}: its info does not describe its rows")
+    return problems
+
+
+def _zone_seen(zone: str, dataset: str) -> dict[str, str]:
+    from pipelines.stores import partitions
+
+    return {p.name: partitions.read_info(p).content_hash for p in partitions.list_partitions(zone, "churn", dataset)}
+
+
+def setup_changed_day(home: Path) -> None:
+    """The source's activity of DAY changes (a late correction): a new read replaces the curated partition."""
+    db = sqlite3.connect(home / "source.db")
+    with db:
+        start, end = (t.strftime("%Y-%m-%d %H:%M:%S") for t in (DAY, DAY + ONE))
+        db.execute(
+            "UPDATE customer_activity SET monthly_charges = monthly_charges + 1 "
+            "WHERE event_timestamp >= ? AND event_timestamp < ?",
+            (start, end),
+        )
+    db.close()
+
+
+def write_curated(home: Path) -> None:
+    from pipelines.ingestion.ingest import ingest_interval
+
+    ingest_interval(_source(home), _churn(), "activity", DAY, DAY + ONE)
+
+
+def check_curated(home: Path) -> list[str]:
+    return _zone_problems("curated", "activity")
+
+
+def seen_curated(home: Path) -> dict[str, str]:
+    return _zone_seen("curated", "activity")
+
+
+def setup_bad_day(home: Path) -> None:
+    """A day whose activity breaks a critical expectation: it goes to quarantine."""
+    db = sqlite3.connect(home / "source.db")
+    with db:
+        start, end = (t.strftime("%Y-%m-%d %H:%M:%S") for t in (DAY, DAY + ONE))
+        db.execute(
+            "UPDATE customer_activity SET monthly_charges = -5 WHERE event_timestamp >= ? AND event_timestamp < ?",
+            (start, end),
+        )
+    db.close()
+
+
+def write_quarantine(home: Path) -> str:
+    from pipelines.ingestion.ingest import QuarantinedPartition, ingest_interval
+
+    try:
+        ingest_interval(_source(home), _churn(), "activity", DAY, DAY + ONE)
+    except QuarantinedPartition:
+        return "quarantined"
+    return "curated"
+
+
+def check_quarantine(home: Path) -> list[str]:
+    return _zone_problems("quarantine", "activity") + _zone_problems("curated", "activity")
+
+
+def seen_quarantine(home: Path) -> dict[str, Any]:
+    return {"quarantine": _zone_seen("quarantine", "activity"), "curated": _zone_seen("curated", "activity")}
+
+
+def setup_no_features(home: Path) -> None:
+    from pipelines.stores import partitions
+
+    partitions.partition_path("features", "churn", "activity", DAY.date().isoformat()).unlink()
+
+
+def write_features(home: Path) -> None:
+    from pipelines.features.build import build_feature_partition
+
+    build_feature_partition(_churn(), DAY, DAY + ONE)
+
+
+def check_features(home: Path) -> list[str]:
+    return _zone_problems("features", "activity")
+
+
+def seen_features(home: Path) -> dict[str, str]:
+    return _zone_seen("features", "activity")
+
+
+# -- Feast: apply and materialization ------------------------------------------------------------
+
+
+def setup_no_registry(home: Path) -> None:
+    (home / "feast" / "registry.db").unlink()
+
+
+def write_apply(home: Path) -> list[str]:
+    from pipelines.features.definitions import apply_definitions
+
+    return apply_definitions(_churn())
+
+
+def _registry_objects() -> dict[str, list[str]]:
+    from pipelines.stores import feature_store
+
+    store = feature_store.get_store()
+    return {
+        "entities": sorted(e.name for e in store.list_entities()),
+        "feature_views": sorted(v.name for v in store.list_feature_views()),
+        "feature_services": sorted(s.name for s in store.list_feature_services()),
+    }
+
+
+def check_apply(home: Path) -> list[str]:
+    from pipelines.stores import feature_store
+
+    if not feature_store.registry_path().exists():
+        return []  # nothing applied yet: the rerun applies everything
+    try:
+        objects = _registry_objects()
+    except Exception as exc:
+        return [f"registry: {type(exc).__name__}: {exc}"]
+    return [] if all(objects.values()) or not any(objects.values()) else [f"registry half applied: {objects}"]
+
+
+def seen_apply(home: Path) -> dict[str, list[str]]:
+    return _registry_objects()
+
+
+def setup_materialized_before(home: Path) -> None:
+    from pipelines.features.materialize import materialize_intervals
+
+    materialize_intervals(_churn(), [(DAY - ONE, DAY)])
+
+
+def write_materialize(home: Path) -> int:
+    from pipelines.features.materialize import materialize_intervals
+
+    return materialize_intervals(_churn(), [(DAY, DAY + ONE)])
+
+
+def _online(day: dt.datetime) -> pd.DataFrame:
+    """What the online store serves for every entity of the feature partitions of DAY - 1 and DAY."""
+    from pipelines.features.definitions import feature_service_name
+    from pipelines.stores import feature_store, partitions
+
+    ids = sorted(
+        set().union(
+            *(
+                partitions.read_partition(partitions.partition_path("features", "churn", "activity", key))[
+                    "customer_id"
+                ]
+                for key in ((day - ONE).date().isoformat(), day.date().isoformat())
+            )
+        )
+    )
+    store = feature_store.get_store()
+    frame = feature_store.online_features(store, feature_service_name(_churn()), "customer_id", ids)
+    return frame.sort_values("customer_id").reset_index(drop=True)
+
+
+def _offline_latest(until: dt.datetime) -> pd.DataFrame:
+    """The latest feature row of each of those entities in the partitions up to ``until``."""
+    from pipelines.stores import partitions
+
+    keys = [(DAY - ONE).date().isoformat()] + ([DAY.date().isoformat()] if until > DAY else [])
+    rows = pd.concat(
+        partitions.read_partition(partitions.partition_path("features", "churn", "activity", k)) for k in keys
+    )
+    return rows.sort_values("feature_timestamp").groupby("customer_id").tail(1).set_index("customer_id")
+
+
+def check_materialize(home: Path) -> list[str]:
+    """The online store is never behind the interval its record claims: each entity holds the values
+    of the claimed interval or of the one being written (a kill can leave it ahead, never behind);
+    an entity the claimed interval did not have may still have nothing."""
+    from pipelines.features.materialize import materialized_record
+
+    claimed = dt.datetime.fromisoformat(json.loads(materialized_record(_churn()).read_text())["interval_end"])
+    online = _online(DAY).set_index("customer_id")
+    before, after = _offline_latest(DAY), _offline_latest(DAY + ONE)
+    columns = [c for c in online.columns if c in after.columns]
+    nothing = pd.Series([float("nan")] * len(columns), index=columns)
+    behind = []
+    for entity, row in online[columns].iterrows():
+        new = after.loc[entity, columns] if entity in after.index else nothing
+        old = before.loc[entity, columns] if entity in before.index else nothing
+        allowed = [new] if claimed >= DAY + ONE else [old, new]
+        if not any(_same(row, option) for option in allowed):
+            behind.append(entity)
+    return [f"{len(behind)} entities hold values older than the claimed interval ending {claimed}"] if behind else []
+
+
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    return all(
+        (pd.isna(x) and pd.isna(y)) or (isinstance(x, float) and abs(x - float(y)) < 1e-6) or x == y
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def seen_materialize(home: Path) -> dict[str, Any]:
+    from pipelines.features.materialize import materialized_record
+
+    return {"record": json.loads(materialized_record(_churn()).read_text()), "online": _digest(_online(DAY))}
+
+
+# -- the training set ----------------------------------------------------------------------------
+
+
+def write_training_set(home: Path) -> str:
+    from pipelines.training.dataset import build_training_data
+
+    return build_training_data(_churn(), LABELLED_END).content_hash
+
+
+def check_training_set(home: Path) -> list[str]:
+    from pipelines.training.dataset import read_training_data
+
+    problems = []
+    for path in sorted((home / "training").rglob("*.parquet")) if (home / "training").exists() else []:
+        if ".tmp" in path.name:
+            continue
+        try:
+            read_training_data(_churn(), path)
+        except Exception as exc:
+            problems.append(f"{path.name}: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def seen_training_set(home: Path) -> dict[str, Any]:
+    from pipelines.training.dataset import read_training_data
+
+    files = sorted(p for p in (home / "training").rglob("*.parquet") if ".tmp" not in p.name)
+    return {str(p.relative_to(home)): read_training_data(_churn(), p).content_hash for p in files}
+
+
+def nothing(home: Path) -> None:
+    """No preparation beyond the base state."""
