@@ -9,8 +9,8 @@ flush, as when the kernel's OOM killer or a node failure stops a worker. The
 points are spread over the writer's whole run: the calls of an uninterrupted run
 are split into equal stretches and one point is drawn at random (seeded) in each.
 
-``MLOPS_FAULT_POINTS`` sets the points per writer (CI: 4; by hand: 20 or more, as
-docs/reliability.md records), ``MLOPS_FAULT_SEED`` the seed.
+``MLOPS_FAULT_POINTS`` sets the points per writer (default 2, as CI runs it; by hand
+20, as docs/reliability.md records), ``MLOPS_FAULT_SEED`` the seed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-POINTS = int(os.environ.get("MLOPS_FAULT_POINTS", "4"))
+POINTS = int(os.environ.get("MLOPS_FAULT_POINTS", "2"))
 SEED = int(os.environ.get("MLOPS_FAULT_SEED", "20261204"))
 CHILD_TIMEOUT = 600
 
@@ -66,9 +66,11 @@ def _resolve(name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), function)
 
 
-def _child(home: str, target: str, kill_at: int | None, conn: Any) -> None:
-    """In the child: run ``target(home)`` on the state ``home``; SIGKILL at call ``kill_at``; send back
-    ``(calls made, what the target returned)`` or ``("error", traceback)``."""
+def _child(home: str, target: str, kill_at: int | str | None, counted: bool, conn: Any) -> None:
+    """In the child: run ``target(home)`` on the state ``home``; SIGKILL at call number ``kill_at``, or at
+    the entry of the function it names (``module.function``); send back
+    ``(calls made, what the target returned)`` or ``("error", traceback)``. Calls are counted (at about
+    half speed) only when ``counted`` or ``kill_at`` asks for it."""
     os.environ["MLOPS_HOME"] = home
     os.environ["MLOPS_DATA_DOCS"] = "deferred"
     for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
@@ -82,9 +84,16 @@ def _child(home: str, target: str, kill_at: int | None, conn: Any) -> None:
             if calls == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
 
+    def at_entry(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and f"{frame.f_globals.get('__name__')}.{frame.f_code.co_qualname}" == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     try:
         fn = _resolve(target)
-        sys.setprofile(count)
+        if isinstance(kill_at, str):  # a named point: the entry of that function
+            sys.setprofile(at_entry)
+        elif counted or kill_at is not None:
+            sys.setprofile(count)
         try:
             result = fn(Path(home))
         finally:
@@ -99,15 +108,15 @@ def _child(home: str, target: str, kill_at: int | None, conn: Any) -> None:
 @dataclass
 class Outcome:
     killed: bool
-    calls: int | None
+    calls: int | str | None
     result: Any
 
 
-def run(home: Path, target: str, kill_at: int | None = None) -> Outcome:
+def run(home: Path, target: str, kill_at: int | str | None = None, counted: bool = False) -> Outcome:
     """Run ``target`` (``module:function``, called with the state folder) in a forked child on ``home``."""
     ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(str(home), target, kill_at, send))
+    child = ctx.Process(target=_child, args=(str(home), target, kill_at, counted, send))
     child.start()
     send.close()
     try:
@@ -147,8 +156,9 @@ class Writer:
     write: str
     invariants: str
     observe: str
-    base: str = "labelled"  # the prepared state it starts from (writers.BASES)
+    base: str = "labelled"  # the prepared state it starts from (test_faults.bases)
     notes: str = ""
+    named: tuple[str, ...] = ()  # functions to kill it at the entry of, besides the drawn points
 
 
 @dataclass
@@ -157,11 +167,11 @@ class Survey:
 
     writer: str
     calls: int
-    points: list[int]
+    points: list[int | str]
     killed: int = 0
     finished_first: int = 0
-    problems: dict[int, list[str]] = field(default_factory=dict)
-    diverged: dict[int, str] = field(default_factory=dict)
+    problems: dict[int | str, list[str]] = field(default_factory=dict)
+    diverged: dict[int | str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -176,13 +186,14 @@ def survey(writer: Writer, base: Path, work: Path, points: int = POINTS, seed: i
        a rerun to the end leaves exactly the expected result.
     """
     reference = _copy(base, work / "reference")
-    done = run(reference, writer.write)
+    done = run(reference, writer.write, counted=True)
     wrong = run(reference, writer.invariants).result
     assert not wrong, f"{writer.name}: the invariants fail after an uninterrupted write: {wrong}"
     expected = run(reference, writer.observe).result
-    result = Survey(writer.name, done.calls or 0, kill_points(done.calls or 2, points, seed))
+    drawn: list[int | str] = list(kill_points(int(done.calls or 2), points, seed))
+    result = Survey(writer.name, int(done.calls or 0), drawn + list(writer.named))
     for point in result.points:
-        state = _copy(base, work / f"killed-at-{point}")
+        state = _copy(base, work / f"killed-at-{point}".replace(".", "-"))
         outcome = run(state, writer.write, kill_at=point)
         result.killed += outcome.killed
         result.finished_first += not outcome.killed

@@ -22,7 +22,7 @@ from tests.reliability.faults import Writer
 W = "tests.reliability.writers"
 
 
-def _writer(name: str, setup: str | None, base: str = "labelled", notes: str = "") -> Writer:
+def _writer(name: str, setup: str | None, base: str = "labelled", notes: str = "", named: tuple = ()) -> Writer:
     return Writer(
         name=name,
         setup=f"{W}:{setup}" if setup else f"{W}:nothing",
@@ -31,8 +31,11 @@ def _writer(name: str, setup: str | None, base: str = "labelled", notes: str = "
         observe=f"{W}:seen_{name}",
         base=base,
         notes=notes,
+        named=named,
     )
 
+
+pytestmark = pytest.mark.xdist_group("faults")  # one worker builds the prepared states once
 
 WRITERS = [
     _writer("curated", "setup_changed_day", notes="a corrected day replaces a curated partition"),
@@ -41,18 +44,36 @@ WRITERS = [
     _writer("apply", "setup_no_registry", notes="Feast apply into an empty registry"),
     _writer("materialize", "setup_materialized_before", notes="the next day into Feast's online store"),
     _writer("training_set", None, notes="a training set over the labelled window"),
+    _writer(
+        "promotion",
+        None,
+        "trained",
+        notes="registration, the gate's decision record, alias move, model card",
+        named=("pipelines.stores.mlflow_store.move_champion",),  # between the decision record and the alias
+    ),
+    _writer("predictions", None, "served", notes="a day's predictions and shadow predictions"),
+    _writer("drift", None, "served", notes="a night's drift report, history row and retrain decision"),
 ]
 
 
 @pytest.fixture(scope="module")
 def bases(labelled_history: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The prepared states writers start from, each built once: ``labelled`` (the labelled history)."""
+    """The prepared states writers start from, each built once: ``labelled`` (the labelled history),
+    ``trained`` (and candidates trained on it), ``served`` (and a champion, a challenger, predictions)."""
     root = tmp_path_factory.mktemp("bases")
     labelled = root / "labelled"
     shutil.copytree(labelled_history, labelled, symlinks=True)
     (labelled / ".home").write_text(f"{labelled_history}\n")  # where its stores' paths point
     faults.run(labelled, f"{W}:relocated")
-    return {"labelled": labelled}
+    trained = _base(labelled, root / "trained", "trained")
+    return {"labelled": labelled, "trained": trained, "served": _base(trained, root / "served", "served")}
+
+
+def _base(start: Path, target: Path, name: str) -> Path:
+    shutil.copytree(start, target, symlinks=True)
+    faults.run(target, f"{W}:relocated")
+    faults.run(target, f"{W}:prepare_{name}")
+    return target
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=[w.name for w in WRITERS])

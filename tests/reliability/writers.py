@@ -304,3 +304,190 @@ def seen_training_set(home: Path) -> dict[str, Any]:
 
 def nothing(home: Path) -> None:
     """No preparation beyond the base state."""
+
+
+# -- models: registration, the gate's decision record and alias move, the model card -------------
+
+TRAINED = "faults-trained.json"  # the trained base's plan, training set and training outcome
+
+
+def _normalized(value: Any, home: Path) -> Any:
+    """``value`` with the state folder's path replaced (the reference run and the reruns are copies)."""
+    return json.loads(json.dumps(value, default=str, sort_keys=True).replace(str(home), "$MLOPS_HOME"))
+
+
+def _run_facts() -> dict[str, str]:
+    return {"airflow_dag_id": "churn_train", "airflow_run_id": RUN_ID, "trigger": "manual"}
+
+
+def prepare_trained(home: Path) -> None:
+    """The labelled history, a training set and trained candidates (not registered)."""
+    from pipelines.training.run import build_set, plan_request, train_planned
+
+    plan = plan_request(_churn(), {"reason": "faults"}, LABELLED_END, "manual")
+    tset = build_set(_churn(), plan)
+    outcome = train_planned(_churn(), plan, tset, _run_facts())
+    (home / TRAINED).write_text(json.dumps({"plan": plan, "tset": tset, "outcome": outcome}))
+
+
+def write_promotion(home: Path) -> None:
+    from pipelines.training.run import gate_version, register_best
+
+    trained = json.loads((home / TRAINED).read_text())
+    version = register_best(_churn(), trained["outcome"])
+    gate_version(_churn(), version, trained["tset"], trained["outcome"], trained["plan"], _run_facts())
+
+
+def _aliases() -> dict[str, str | None]:
+    from pipelines.stores import mlflow_store
+
+    client = mlflow_store.configure()
+    return {a: mlflow_store.alias_version(client, "churn", a) for a in ("champion", "challenger", "previous")}
+
+
+def check_promotion(home: Path) -> list[str]:
+    """An alias never points at a version without its decision record; cards and records read whole."""
+    from pipelines.promotion.decisions import decisions_dir
+
+    problems = []
+    records = {}
+    for path in sorted(decisions_dir(_churn()).glob("v*.json")) if decisions_dir(_churn()).exists() else []:
+        try:
+            records[path.stem.removeprefix("v")] = json.loads(path.read_text())
+        except ValueError as exc:
+            problems.append(f"{path.name}: {exc}")
+    champion = _aliases()["champion"]
+    if champion is not None and records.get(champion, {}).get("decision") != "promoted":
+        problems.append(f"champion is v{champion} but no decision record promotes it")
+    cards = home / "reports" / "churn" / "model_cards"
+    for card in sorted(cards.glob("*.html")) if cards.exists() else []:
+        if not card.read_text().rstrip().endswith("</html>"):
+            problems.append(f"{card.name} is cut short")
+    return problems
+
+
+def seen_promotion(home: Path) -> dict[str, Any]:
+    from pipelines.promotion.decisions import decisions_dir
+    from pipelines.stores import mlflow_store
+
+    client = mlflow_store.configure()
+    versions = client.search_model_versions("name='churn'")
+    records = {
+        p.name: {k: v for k, v in json.loads(p.read_text()).items() if k != "decided_at"}
+        for p in sorted(decisions_dir(_churn()).glob("*.json"))
+    }
+    return _normalized(
+        {
+            "aliases": _aliases(),
+            "versions": sorted((v.version, v.run_id, v.tags.get("decision")) for v in versions),
+            "records": records,
+            "cards": sorted(p.name for p in (home / "reports" / "churn" / "model_cards").glob("*")),
+        },
+        home,
+    )
+
+
+# -- predictions and shadow predictions; the drift monitor's history, decisions and reports ------
+
+SCORED_DAY = LABELLED_END - ONE  # the day the predictions writer scores; the monitor's night ends after it
+
+
+def prepare_served(home: Path) -> None:
+    """On the trained base: v1 champion, the other candidate as challenger (shadow-scored), and
+    predictions for the days before SCORED_DAY."""
+    from pipelines.inference.batch import pin_models, score_intervals
+    from pipelines.stores import mlflow_store
+    from pipelines.training.train import TrainingOutcome
+
+    write_promotion(home)
+    trained = json.loads((home / TRAINED).read_text())
+    outcome = TrainingOutcome.from_dict(trained["outcome"])
+    other = next(r for r in outcome.results if r.name != outcome.best)
+    mlflow_store.register_challenger(_churn(), other.model_uri, other.run_id, {"candidate": other.name})
+    days = [LABELLED_START + i * ONE for i in range(7, (SCORED_DAY - LABELLED_START).days)]
+    intervals = [[d.isoformat(), (d + ONE).isoformat()] for d in days]
+    score_intervals(_churn(), pin_models(_churn()), intervals, _warehouse(home), RUN_ID)
+
+
+def write_predictions(home: Path) -> None:
+    from pipelines.inference.batch import pin_models, score_intervals
+
+    interval = [SCORED_DAY.isoformat(), (SCORED_DAY + ONE).isoformat()]
+    score_intervals(_churn(), pin_models(_churn()), [interval], _warehouse(home), RUN_ID)
+
+
+def _table(home: Path, name: str) -> pd.DataFrame:
+    db = sqlite3.connect(home / "warehouse.db")
+    try:
+        return pd.read_sql(f"SELECT * FROM {name} ORDER BY as_of, entity_id", db)
+    finally:
+        db.close()
+
+
+def check_predictions(home: Path) -> list[str]:
+    """Each scored interval is whole in the warehouse: the champion's and the challenger's rows for the
+    same entities, or neither (one transaction); Parquet partitions read."""
+    problems = _zone_problems("predictions", "scores") + _zone_problems("predictions", "shadow")
+    served, shadow = _table(home, "predictions"), _table(home, "shadow_predictions")
+    for as_of, rows in served.groupby("as_of"):
+        theirs = shadow[shadow["as_of"] == as_of]
+        if sorted(rows["entity_id"]) != sorted(theirs["entity_id"]):
+            problems.append(f"{as_of}: {len(rows)} predictions but {len(theirs)} shadow predictions")
+    return problems
+
+
+def seen_predictions(home: Path) -> dict[str, Any]:
+    names = ("predictions", "shadow_predictions")
+    tables = {name: _table(home, name).drop(columns=["airflow_run_id"]) for name in names}
+    return {
+        "warehouse": {name: [len(t), _digest(t)] for name, t in tables.items()},
+        "partitions": {kind: _zone_seen("predictions", kind) for kind in ("scores", "shadow")},
+    }
+
+
+def write_drift(home: Path) -> None:
+    from pipelines.monitoring.monitor import decide_night, measure
+
+    night = SCORED_DAY
+    measure(_churn(), night - ONE, night, _warehouse(home), RUN_ID)
+    decide_night(_churn(), night, _warehouse(home), in_flight=0)
+
+
+def check_drift(home: Path) -> list[str]:
+    """A decision only for a night with its history row; the reports a history row names exist whole."""
+    problems = []
+    tables = {n: _table_or_empty(home, n) for n in ("drift_history", "retrain_decisions")}
+    nights = set(tables["drift_history"].get("night", []))
+    for night in tables["retrain_decisions"].get("night", []):
+        if night not in nights:
+            problems.append(f"a retrain decision for {night} without its drift history row")
+    for payload in tables["drift_history"].get("payload", []):
+        report = json.loads(payload).get("report_html")
+        if report and not Path(report).read_text().rstrip().endswith("</html>"):
+            problems.append(f"{report} is cut short")
+    return problems
+
+
+def _table_or_empty(home: Path, name: str) -> pd.DataFrame:
+    db = sqlite3.connect(home / "warehouse.db")
+    try:
+        exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+        return pd.read_sql(f"SELECT * FROM {name} ORDER BY night", db) if exists else pd.DataFrame()
+    finally:
+        db.close()
+
+
+_VOLATILE = {"seconds", "measured_at", "decided_at", "mlflow_run_id", "airflow_run_id", "duration_seconds"}
+
+
+def seen_drift(home: Path) -> dict[str, Any]:
+    rows = {}
+    for name in ("drift_history", "retrain_decisions"):
+        table = _table_or_empty(home, name)
+        rows[name] = [{k: v for k, v in json.loads(p).items() if k not in _VOLATILE} for p in table.get("payload", [])]
+    reports = (
+        sorted(p.name for p in (home / "reports" / "churn" / "drift").glob("*"))
+        if (home / "reports" / "churn" / "drift").exists()
+        else []
+    )
+    return _normalized({"rows": rows, "reports": reports}, home)
