@@ -32,6 +32,7 @@ from pathlib import Path
 
 from pipelines import settings
 from pipelines.stores import home as state_home
+from pipelines.stores.sqlite_integrity import quoted
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 TEXT_SUFFIXES = {".json", ".jsonl", ".yaml", ".yml", ".html", ".htm", ".md", ".txt", ".csv", ".cfg", ".ini"}
@@ -80,11 +81,11 @@ def _rewrite_sqlite(path: Path, old: str, new: str) -> int:
         ]
         with db:
             for table in tables:
-                columns = [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]
+                columns = [row[1] for row in db.execute(f"PRAGMA table_info({quoted(table)})")]
                 for column in columns:
                     cur = db.execute(
-                        f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
-                        f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
+                        f"UPDATE {quoted(table)} SET {quoted(column)} = replace({quoted(column)}, ?, ?) "
+                        f"WHERE typeof({quoted(column)}) = 'text' AND instr({quoted(column)}, ?) > 0",
                         (old, new, old),
                     )
                     changed += cur.rowcount

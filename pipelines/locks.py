@@ -53,20 +53,26 @@ def _engine(url: str) -> Any:
     return sa.create_engine(url, poolclass=NullPool)
 
 
+_ADVISORY = {  # shared -> (lock, unlock)
+    False: ("SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)"),
+    True: ("SELECT pg_advisory_lock_shared(:k)", "SELECT pg_advisory_unlock_shared(:k)"),
+}
+
+
 @contextlib.contextmanager
 def advisory_lock(url: str, name: str, shared: bool = False) -> Iterator[None]:
     """Hold the PostgreSQL advisory lock ``name`` on its own connection for the block."""
     import sqlalchemy as sa
 
     key = advisory_key(name)
-    kind = "_shared" if shared else ""
+    lock, unlock = _ADVISORY[shared]
     with _engine(url).connect() as conn:
-        conn.execute(sa.text(f"SELECT pg_advisory_lock{kind}(:k)"), {"k": key})
+        conn.execute(sa.text(lock), {"k": key})
         conn.commit()
         try:
             yield
         finally:
-            conn.execute(sa.text(f"SELECT pg_advisory_unlock{kind}(:k)"), {"k": key})
+            conn.execute(sa.text(unlock), {"k": key})
             conn.commit()
 
 

@@ -84,7 +84,8 @@ def drop(prefix: str, redis_dbs: tuple[int, int], admin_user: str = "postgres") 
         f"postgresql+psycopg2://{admin_user}@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as conn:
+        quote = conn.dialect.identifier_preparer.quote
         for suffix in DATABASES:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{prefix}_{suffix}" WITH (FORCE)'))
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quote(f'{prefix}_{suffix}')} WITH (FORCE)"))
     admin.dispose()
     flush_redis(redis_dbs)

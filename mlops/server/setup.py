@@ -49,13 +49,14 @@ def ensure_databases(wait_seconds: float = 60) -> list[str]:
                 time.sleep(1)
         with conn:
             role = conn.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": project.username})
+            quote = conn.dialect.identifier_preparer.quote  # names in DDL cannot be bound parameters
             if not role:
                 password = project.password or ""
-                conn.execute(sa.text(f'CREATE ROLE "{project.username}" LOGIN PASSWORD :p').bindparams(p=password))
+                conn.execute(sa.text(f"CREATE ROLE {quote(project.username)} LOGIN PASSWORD :p").bindparams(p=password))
             for name in database_names().values():
                 exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": name})
                 if not exists:
-                    conn.execute(sa.text(f'CREATE DATABASE "{name}" OWNER "{project.username}"'))
+                    conn.execute(sa.text(f"CREATE DATABASE {quote(name)} OWNER {quote(project.username)}"))
                     created.append(name)
     finally:
         engine.dispose()

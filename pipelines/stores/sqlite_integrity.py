@@ -21,6 +21,11 @@ class StoreCorrupt(CorruptState):
 _sound: set[str] = set()  # files this process found sound
 
 
+def quoted(name: str) -> str:
+    """``name`` as a quoted SQLite identifier (a name that cannot be bound as a parameter)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def check_sqlite_file(path: Path, what: str, remedy: str, timeout: float = 60) -> None:
     """Refuse a corrupt SQLite file: SQLite's ``quick_check`` and a read of every row (text decoded),
     once per file and process (16 ms for the demo's 1.8 MB MLflow store). A missing file is fine.
@@ -36,7 +41,7 @@ def check_sqlite_file(path: Path, what: str, remedy: str, timeout: float = 60) -
             problem = None if problem == "ok" else problem
             tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
             for table in tables if problem is None else []:
-                rows = db.execute(f'SELECT * FROM "{table}"')  # names from the file's own catalogue
+                rows = db.execute(f"SELECT * FROM {quoted(table)}")  # names from the file's own catalogue
                 while rows.fetchmany(10_000):
                     pass
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # also "Could not decode to UTF-8 column ..."

@@ -142,8 +142,44 @@ def test_a_real_source_replays_through_the_loop_stops_on_sigterm_and_resumes(met
 ACCOUNT_DAYS = 32  # 2025-05-01 .. 06-01: first champion on 05-21, its first served day's labels known by 05-31
 
 
+# Secrets the hardened-surface check plants (issue 17): a password in the warehouse connection (the local
+# PostgreSQL trusts every login, so any password connects) and secrets in the environment. None may appear
+# in anything the loop writes (state files and databases, logs, XComs, MLflow, reports, the warehouse) or prints.
+SECRETS = {
+    "MLOPS_PROBE_PASSWORD": "pw-9f2c41d7e8",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-5be1c0ffee",
+    "MLFLOW_TRACKING_PASSWORD": "mlflow-pw-77a1",
+}
+
+
+def _secrets_in(home: Path, warehouse_url: str, printed: str) -> dict[str, list[str]]:
+    """Where each planted secret appears: files of the state (every byte), the warehouse's tables, output."""
+    import sqlalchemy as sa
+
+    found: dict[str, list[str]] = {}
+    for path in (p for p in home.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        for secret in SECRETS.values():
+            if secret.encode() in data:
+                found.setdefault(secret, []).append(str(path.relative_to(home)))
+    engine = sa.create_engine(warehouse_url)
+    with engine.connect() as conn:
+        for table in sa.inspect(engine).get_table_names():
+            text = str(conn.execute(sa.text(f'SELECT * FROM "{table}"')).fetchall())
+            found.update({s: [*found.get(s, []), f"warehouse.{table}"] for s in SECRETS.values() if s in text})
+    engine.dispose()
+    for secret in SECRETS.values():
+        if secret in printed:
+            found.setdefault(secret, []).append("printed output")
+    return found
+
+
 @pytest.mark.slow
-def test_a_binary_source_with_a_long_label_delay_replays_its_whole_history(tmp_path, monkeypatch, capsys):
+def test_a_binary_source_with_a_long_label_delay_replays_its_whole_history_and_leaks_no_secret(
+    tmp_path, monkeypatch, capsys, postgres_url
+):
+    import sqlalchemy as sa
+
     from mlops import airflow_admin
     from pipelines.config import get_usecase
     from pipelines.promotion.decisions import decisions_dir
@@ -151,11 +187,18 @@ def test_a_binary_source_with_a_long_label_delay_replays_its_whole_history(tmp_p
 
     raw, generator = onboarding.ACCOUNTS, onboarding.ACCOUNT_GENERATOR
     setup = _user_setup(tmp_path, monkeypatch, raw)
+    warehouse = sa.make_url(postgres_url).set(password=SECRETS["MLOPS_PROBE_PASSWORD"])
+    warehouse_url = warehouse.render_as_string(hide_password=False)
+    extra = {"sqlalchemy_url": warehouse_url}
+    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_WAREHOUSE", json.dumps({"conn_type": "generic", "extra": extra}))
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
     onboarding.write_source(setup["url"], ACCOUNT_DAYS, True, raw, generator)
     before = onboarding.file_digest(setup["source"])
 
     assert main(["replay", "--usecase", "account_lapse"]) == 0  # the source's whole history, no known drift
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "source sqlite:///" in printed and "rows from 2025-05-01 to 2025-06-01 (read only)" in printed
     assert "nights with drift evidence" in printed or "no night detected drift" in printed
     assert "monitoring.retrain.drift_share:" in printed
@@ -173,3 +216,4 @@ def test_a_binary_source_with_a_long_label_delay_replays_its_whole_history(tmp_p
     live = [h for h in history if h["live_metric"] is not None]
     assert live and live[-1]["live"]["weighed_rows"] >= 300 and 0.5 < live[-1]["live_metric"] <= 1
     assert onboarding.file_digest(setup["source"]) == before
+    assert _secrets_in(setup["home"], warehouse_url, printed + captured.err) == {}
