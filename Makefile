@@ -19,7 +19,7 @@ BIN := $(VENV)/bin
 UI_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: demo test test-fast lint docs ui mlflow-ui bench venv clean up down requirements
+.PHONY: demo test test-fast lint docs ui mlflow-ui bench venv clean up down requirements audit
 
 venv: $(VENV)/.synced
 
@@ -70,6 +70,9 @@ down: venv ## Stop exactly what `make up` started
 
 requirements: ## docker/requirements.txt, the image's dependencies, exported from uv.lock (a test checks it is current)
 	$(UV) export --frozen --no-dev --no-emit-project --quiet -o docker/requirements.txt
+
+audit: ## pip-audit of the locked dependencies (needs a vulnerability database: PyPI's JSON API or OSV; see docs/reliability)
+	$(UV) tool run pip-audit --disable-pip --no-deps -r docker/requirements.txt
 
 bench: venv ## Benchmarks (by hand, not in CI; about 35 minutes; the scheduler's needs PostgreSQL and Redis)
 	$(BIN)/python bench/ingest.py

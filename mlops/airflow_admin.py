@@ -112,8 +112,8 @@ def command_environment() -> dict[str, str]:
     return env
 
 
-def standalone_environment(port: int) -> dict[str, str]:
-    """Environment for `airflow standalone` on this project's state."""
+def ui_environment(port: int) -> dict[str, str]:
+    """Environment for `mlops ui` (Airflow's components, mlops.local_ui) on this project's state."""
     env = command_environment()
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("AIRFLOW__API__PORT", str(port))

@@ -166,20 +166,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start Airflow (api-server, scheduler, dag-processor, triggerer) on the project's state."""
-    import os
-
     from mlops import airflow_admin
 
     cmd_init(args)
-    env = airflow_admin.standalone_environment(args.port)
+    env = airflow_admin.ui_environment(args.port)
     user, password, path = airflow_admin.ui_login()
     print(
         f"\nAirflow UI: {env['AIRFLOW__API__BASE_URL']}  (log in as '{user}' with password '{password}', kept in "
         f"{path})\nStop with Ctrl-C.\n",
         flush=True,
     )
-    os.execvpe("airflow", ["airflow", "standalone"], env)
-    return 0  # not reached
+    from mlops import local_ui
+
+    return local_ui.run(env, args.port)
 
 
 def cmd_mlflow_ui(args: argparse.Namespace) -> int:

@@ -153,15 +153,17 @@ SECRETS = {
 
 
 def _secrets_in(home: Path, warehouse_url: str, printed: str) -> dict[str, list[str]]:
-    """Where each planted secret appears: files of the state (every byte), the warehouse's tables, output."""
+    """Where each planted secret appears: files of the state and of Airflow's home (every byte: databases,
+    XComs, task logs, MLflow, reports), the warehouse's tables, what was printed."""
     import sqlalchemy as sa
 
     found: dict[str, list[str]] = {}
-    for path in (p for p in home.rglob("*") if p.is_file()):
+    airflow_home = Path(os.environ["AIRFLOW_HOME"])  # the session's: XComs, task logs, runs
+    for path in (p for folder in (home, airflow_home) for p in folder.rglob("*") if p.is_file()):
         data = path.read_bytes()
         for secret in SECRETS.values():
             if secret.encode() in data:
-                found.setdefault(secret, []).append(str(path.relative_to(home)))
+                found.setdefault(secret, []).append(str(path))
     engine = sa.create_engine(warehouse_url)
     with engine.connect() as conn:
         for table in sa.inspect(engine).get_table_names():

@@ -75,3 +75,52 @@ def test_the_scan_finds_an_f_string_statement(tmp_path: Path, monkeypatch: pytes
     for root in CODE[1:]:
         (tmp_path / root).mkdir()
     assert _built_statements() == ["pipelines/bad.py:2: table in f'DELETE FROM {table}'"]
+
+
+@pytest.mark.xdist_group(demo.GROUP)
+def test_mlops_ui_listens_on_loopback_only(demo_run):
+    """`mlops ui` (make ui) on the demo's state: the API server on 127.0.0.1, no log server on any interface."""
+    import subprocess
+    import time
+    import urllib.request
+
+    import psutil
+
+    from mlops.server import isolated
+
+    port = isolated.free_port()
+    ui = subprocess.Popen(
+        [str(demo.BIN / "mlops"), "ui", "--port", str(port)],
+        env=demo_run.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/version", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and ui.poll() is None, "mlops ui did not come up"
+                time.sleep(1)
+        time.sleep(5)  # the scheduler and triggerer start their log servers, when they do, after the API
+        tree = [psutil.Process(ui.pid), *psutil.Process(ui.pid).children(recursive=True)]
+        listening = {
+            (c.laddr.ip, c.laddr.port)
+            for p in tree
+            for c in p.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert listening == {("127.0.0.1", port)}, listening
+    finally:
+        ui.terminate()
+        assert ui.wait(60) == 0
+
+
+def test_the_licence_page_lists_every_locked_package():
+    from tests.reliability import licences
+
+    assert licences.PAGE.read_text() == licences.render(), (
+        "docs/reliability/licences.md is not current: run `python -m tests.reliability.licences`"
+    )
