@@ -112,13 +112,19 @@ class Outcome:
     result: Any
 
 
-def run(home: Path, target: str, kill_at: int | str | None = None, counted: bool = False) -> Outcome:
-    """Run ``target`` (``module:function``, called with the state folder) in a forked child on ``home``."""
+def start(home: Path, target: str, kill_at: int | str | None = None, counted: bool = False) -> tuple[Any, Any]:
+    """Start ``target`` (``module:function``, called with the state folder) in a forked child on ``home``."""
     ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(str(home), target, kill_at, counted, send))
     child.start()
     send.close()
+    return child, receive
+
+
+def finish(started: tuple[Any, Any], home: Path, target: str, kill_at: int | str | None = None) -> Outcome:
+    """Wait for a child :func:`start` started; its outcome (raises if it failed other than by the kill)."""
+    child, receive = started
     try:
         got = receive.recv() if receive.poll(CHILD_TIMEOUT) else None
     except EOFError:  # it ended without a word: killed, or died
@@ -132,6 +138,11 @@ def run(home: Path, target: str, kill_at: int | str | None = None, counted: bool
     if got is None or got[0] == "error":
         raise AssertionError(f"{target} on {home} failed:\n{got[1] if got else f'exit code {child.exitcode}'}")
     return Outcome(killed=False, calls=got[0], result=got[1])
+
+
+def run(home: Path, target: str, kill_at: int | str | None = None, counted: bool = False) -> Outcome:
+    """Run ``target`` in a forked child on ``home`` (:func:`start`, then :func:`finish`)."""
+    return finish(start(home, target, kill_at, counted), home, target, kill_at)
 
 
 def kill_points(calls: int, points: int = POINTS, seed: int = SEED) -> list[int]:

@@ -72,3 +72,27 @@ def test_two_overlapping_backfills_at_once_end_as_one_backfill_would(source, chu
     assert all(_runs(f"2025-01-0{d}") == ["success"] for d in range(2, 6))
     _finish(_start("2025-01-04", "2025-01-04"))  # a rerun alone writes the same bytes
     assert _curated(churn) == together
+
+
+def test_materialization_beside_online_reads_and_a_training_set_build(labelled_history, tmp_path):
+    """Feast materializes a week while another process reads the online store and a third builds a
+    training set: no read fails (before the fix, every read during a materialization did), the build is
+    the one a quiet store gives, and the online store ends equal to the offline data."""
+    import shutil
+
+    from tests.reliability import faults
+
+    home = tmp_path / "var"
+    shutil.copytree(labelled_history, home, symlinks=True)
+    (home / ".home").write_text(f"{labelled_history}\n")
+    faults.run(home, "tests.reliability.writers:relocated")
+    faults.run(home, "tests.reliability.writers:setup_materialized_before")
+    quiet = faults.run(home, "tests.reliability.writers:write_training_set").result
+
+    targets = ["materialize_week", "read_online_repeatedly", "write_training_set"]
+    started = {t: faults.start(home, f"tests.reliability.writers:{t}") for t in targets}
+    outcomes = {t: faults.finish(s, home, t).result for t, s in started.items()}
+    assert outcomes["materialize_week"] >= 6
+    assert outcomes["read_online_repeatedly"] == {"reads": 40, "failed": 0, "errors": []}
+    assert outcomes["write_training_set"] == quiet
+    assert faults.run(home, "tests.reliability.writers:skew_after_week").result > 0  # raises on any skew

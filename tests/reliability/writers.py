@@ -491,3 +491,35 @@ def seen_drift(home: Path) -> dict[str, Any]:
         else []
     )
     return _normalized({"rows": rows, "reports": reports}, home)
+
+
+# -- at once: materialization beside online reads and a training-set build -------------------------
+
+WEEK = [(DAY + i * ONE, DAY + (i + 1) * ONE) for i in range(6)]
+
+
+def materialize_week(home: Path) -> int:
+    from pipelines.features.materialize import materialize_intervals
+
+    return sum(materialize_intervals(_churn(), [interval]) for interval in WEEK)
+
+
+def read_online_repeatedly(home: Path) -> dict[str, Any]:
+    """Online reads of every entity, 40 times, while other processes write: the reads that failed."""
+    import time
+
+    errors: list[str] = []
+    for _ in range(40):
+        try:
+            _online(DAY)
+        except Exception as exc:  # any failed read is what is counted
+            errors.append(f"{type(exc).__name__}: {exc}"[:300])
+        time.sleep(0.05)
+    return {"reads": 40, "failed": len(errors), "errors": sorted(set(errors))}
+
+
+def skew_after_week(home: Path) -> int:
+    """Entities whose online features were compared with the offline ones (any difference raises)."""
+    from pipelines.features.materialize import check_interval_skew
+
+    return check_interval_skew(_churn(), *WEEK[-1])
