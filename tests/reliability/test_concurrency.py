@@ -75,7 +75,7 @@ def test_two_overlapping_backfills_at_once_end_as_one_backfill_would(source, chu
 
 
 def test_materialization_beside_online_reads_and_a_training_set_build(labelled_history, tmp_path):
-    """Feast materializes a week while another process reads the online store and a third builds a
+    """Feast materializes four days while another process reads the online store and a third builds a
     training set: no read fails (before the fix, every read during a materialization did), the build is
     the one a quiet store gives, and the online store ends equal to the offline data."""
     import shutil
@@ -92,7 +92,7 @@ def test_materialization_beside_online_reads_and_a_training_set_build(labelled_h
     targets = ["materialize_week", "read_online_repeatedly", "write_training_set"]
     started = {t: faults.start(home, f"tests.reliability.writers:{t}") for t in targets}
     outcomes = {t: faults.finish(s, home, t).result for t, s in started.items()}
-    assert outcomes["materialize_week"] >= 6
-    assert outcomes["read_online_repeatedly"] == {"reads": 40, "failed": 0, "errors": []}
+    assert outcomes["materialize_week"] >= 4
+    assert outcomes["read_online_repeatedly"] == {"reads": 20, "failed": 0, "errors": []}
     assert outcomes["write_training_set"] == quiet
     assert faults.run(home, "tests.reliability.writers:skew_after_week").result > 0  # raises on any skew

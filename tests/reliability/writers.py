@@ -495,7 +495,7 @@ def seen_drift(home: Path) -> dict[str, Any]:
 
 # -- at once: materialization beside online reads and a training-set build -------------------------
 
-WEEK = [(DAY + i * ONE, DAY + (i + 1) * ONE) for i in range(6)]
+WEEK = [(DAY + i * ONE, DAY + (i + 1) * ONE) for i in range(4)]  # four days: longer than the reads
 
 
 def materialize_week(home: Path) -> int:
@@ -505,17 +505,17 @@ def materialize_week(home: Path) -> int:
 
 
 def read_online_repeatedly(home: Path) -> dict[str, Any]:
-    """Online reads of every entity, 40 times, while other processes write: the reads that failed."""
+    """Online reads of every entity, 20 times, while other processes write: the reads that failed."""
     import time
 
     errors: list[str] = []
-    for _ in range(40):
+    for _ in range(20):
         try:
             _online(DAY)
         except Exception as exc:  # any failed read is what is counted
             errors.append(f"{type(exc).__name__}: {exc}"[:300])
         time.sleep(0.05)
-    return {"reads": 40, "failed": len(errors), "errors": sorted(set(errors))}
+    return {"reads": 20, "failed": len(errors), "errors": sorted(set(errors))}
 
 
 def skew_after_week(home: Path) -> int:
