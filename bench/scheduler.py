@@ -17,6 +17,9 @@ publish) over the same ``days`` of the same simulation:
 Printed: runs per minute of each and their ratio (server over in-process), and each server
 run's own duration (queueing and the per-task process start included). No target: the
 figure says what two workers buy on this machine, and what a scheduled task costs.
+Also checked (issue 17, "50 queued runs, nothing lost or duplicated"): one run per day,
+each successful, and the server's curated partitions equal to the in-process ones, one per
+day and dataset, with the same content hashes.
 """
 
 from __future__ import annotations
@@ -53,6 +56,13 @@ def _seconds(run: dict, start: str, end: str) -> float:
     return (dt.datetime.fromisoformat(run[end]) - dt.datetime.fromisoformat(run[start])).total_seconds()
 
 
+def _partitions(home: Path) -> dict[str, str]:
+    """Every curated partition of a state and its content hash."""
+    from pipelines.stores.partitions import read_info
+
+    return {str(p.relative_to(home)): read_info(p).content_hash for p in sorted((home / "curated").rglob("*.parquet"))}
+
+
 def run_server(root: Path, days: int, customers: int, max_active_runs: int) -> dict:
     from mlops.server import compose, isolated
     from mlops.server.rest import AirflowAPI
@@ -81,6 +91,7 @@ def run_server(root: Path, days: int, customers: int, max_active_runs: int) -> d
         wall = time.perf_counter() - t0
         failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
         tasks = len(api.task_instances("churn_ingest", runs[0]["dag_run_id"]))
+        logical_dates = [r["logical_date"] for r in api.runs("churn_ingest")]
         api.close()
     finally:
         subprocess.run([isolated.MLOPS, "server", "down"], env=env, capture_output=True)
@@ -94,6 +105,9 @@ def run_server(root: Path, days: int, customers: int, max_active_runs: int) -> d
         "wall_s": wall,
         "run_p50_s": statistics.median(durations),
         "run_max_s": durations[-1],
+        "distinct_days": len(set(logical_dates)),
+        "all_runs": len(logical_dates),
+        "partitions": _partitions(home),
     }
 
 
@@ -121,7 +135,9 @@ def _inprocess_child(days: int) -> None:
     t0 = time.perf_counter()
     outcomes = [inprocess.run_interval(dag, START + i * ONE, START + (i + 1) * ONE, log_file=log) for i in range(days)]
     wall = time.perf_counter() - t0
-    print(json.dumps({"runs": days, "failed": [str(o.start) for o in outcomes if not o.ok], "wall_s": wall}))
+    failed = [str(o.interval_start) for o in outcomes if not o.ok]
+    partitions = _partitions(Path(os.environ["MLOPS_HOME"]))
+    print(json.dumps({"runs": days, "failed": failed, "wall_s": wall, "partitions": partitions}))
 
 
 def main() -> None:
@@ -150,8 +166,16 @@ def main() -> None:
     rate_server = 60 * server["runs"] / server["wall_s"]
     print(f"\nruns per minute: server {rate_server:.1f}, in-process {rate_local:.1f}")
     print(f"ratio server/in-process runs per minute: {rate_server / rate_local:.2f}")
+    same = server["partitions"] == local["partitions"]
+    print(
+        f"nothing lost or duplicated: {server['all_runs']} runs for {server['distinct_days']} days; "
+        f"{len(server['partitions'])} curated partitions, "
+        f"{'equal to' if same else 'DIFFERENT from'} the in-process ones ({len(local['partitions'])})"
+    )
     if server["failed"] or local["failed"]:
         raise SystemExit(f"failed runs: server {server['failed']}, in-process {local['failed']}")
+    if not same or server["all_runs"] != args.days or server["distinct_days"] != args.days:
+        raise SystemExit("runs or partitions lost or duplicated")
 
 
 if __name__ == "__main__":
