@@ -195,10 +195,13 @@ def measure(
     record["evidence"] = [text for text, _ in found]
     record["onset"] = onset.isoformat() if onset else None
     paths = {"json": out_dir / f"{key}.json", "html": out_dir / f"{key}.html"}
-    record["report_json"], record["report_html"] = str(paths["json"]), str(paths["html"])
-    report.write_json(paths["json"], record)  # the numbers survive a report that fails to render
+    # The numbers survive a report that fails to render (or a process killed while it renders): they
+    # are recorded first, naming no HTML report until one exists (found by tests/reliability/test_faults.py).
+    record["report_json"], record["report_html"] = str(paths["json"]), None
+    report.write_json(paths["json"], record)
     _write_history(warehouse_url, usecase, end, record)
     rendered = report.render(paths["html"], record, snapshot, served, both, usecase, data.TARGET, data.SCORE)
+    record["report_html"] = str(paths["html"])
     record["report_files"] = [str(p) for p in rendered]
     shown = report.newest_pair(both)
     if comparison and not shown.empty:  # which pair <day>.shadow.html shows

@@ -52,7 +52,13 @@ WRITERS = [
         named=("pipelines.stores.mlflow_store.move_champion",),  # between the decision record and the alias
     ),
     _writer("predictions", None, "served", notes="a day's predictions and shadow predictions"),
-    _writer("drift", None, "served", notes="a night's drift report, history row and retrain decision"),
+    _writer(
+        "drift",
+        None,
+        "served",
+        notes="a night's drift report, history row and retrain decision",
+        named=("pipelines.monitoring.report.render",),  # between the night's numbers and its HTML report
+    ),
 ]
 
 
