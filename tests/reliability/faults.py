@@ -66,6 +66,15 @@ def _resolve(name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), function)
 
 
+def _full_disk(max_bytes: int) -> None:
+    """Make every file this process writes stop growing at ``max_bytes``, as a full disk would:
+    a write beyond it fails with EFBIG (an OSError) instead of the default SIGXFSZ kill."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, resource.RLIM_INFINITY))
+
+
 def _child(home: str, target: str, kill_at: int | str | None, counted: bool, conn: Any) -> None:
     """In the child: run ``target(home)`` on the state ``home``; SIGKILL at call number ``kill_at``, or at
     the entry of the function it names (``module.function``); send back
@@ -90,7 +99,9 @@ def _child(home: str, target: str, kill_at: int | str | None, counted: bool, con
 
     try:
         fn = _resolve(target)
-        if isinstance(kill_at, str):  # a named point: the entry of that function
+        if isinstance(kill_at, str) and kill_at.startswith("disk-full:"):
+            _full_disk(int(kill_at.removeprefix("disk-full:")))
+        elif isinstance(kill_at, str):  # a named point: the entry of that function
             sys.setprofile(at_entry)
         elif counted or kill_at is not None:
             sys.setprofile(count)
@@ -143,6 +154,27 @@ def finish(started: tuple[Any, Any], home: Path, target: str, kill_at: int | str
 def run(home: Path, target: str, kill_at: int | str | None = None, counted: bool = False) -> Outcome:
     """Run ``target`` in a forked child on ``home`` (:func:`start`, then :func:`finish`)."""
     return finish(start(home, target, kill_at, counted), home, target, kill_at)
+
+
+def fill_disk(writer: Writer, base: Path, work: Path, max_bytes: int = 16_000) -> str:
+    """Run ``writer`` on a copy of ``base`` with a full disk (no file grows past ``max_bytes``), check its
+    invariants, then rerun it with room and compare with an uninterrupted run. Returns the error it met."""
+    reference = _copy(base, work / "reference")
+    run(reference, writer.write)
+    expected = run(reference, writer.observe).result
+    state = _copy(base, work / "disk-full")
+    try:
+        run(state, writer.write, kill_at=f"disk-full:{max_bytes}")
+    except AssertionError as exc:
+        error = str(exc)
+    else:
+        raise AssertionError(f"{writer.name} wrote nothing past {max_bytes} bytes: no full disk was met")
+    problems = run(state, writer.invariants).result
+    assert not problems, f"{writer.name} with a full disk left: {problems}"
+    run(state, writer.write)
+    seen = run(state, writer.observe).result
+    assert seen == expected, f"{writer.name} after a full disk: {_difference(expected, seen)}"
+    return error
 
 
 def kill_points(calls: int, points: int = POINTS, seed: int = SEED) -> list[int]:

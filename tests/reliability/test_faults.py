@@ -91,3 +91,14 @@ def test_a_kill_anywhere_in_a_write_leaves_nothing_a_rerun_cannot_finish(writer,
     survey = faults.survey(writer, prepared, tmp_path)
     assert survey.killed >= 1, f"{writer.name}: no kill point landed inside the write ({survey})"
     assert survey.ok, f"{writer.name}: {survey}"
+
+
+@pytest.mark.parametrize("name", ["curated", "features", "training_set", "predictions"])
+def test_a_full_disk_during_a_write_fails_it_and_a_rerun_with_room_finishes_it(name, bases, tmp_path):
+    writer = next(w for w in WRITERS if w.name == name)
+    prepared = tmp_path / "prepared"
+    shutil.copytree(bases[writer.base], prepared, symlinks=True)
+    faults.run(prepared, f"{W}:relocated")
+    faults.run(prepared, writer.setup)
+    error = faults.fill_disk(writer, prepared, tmp_path)
+    assert any(s in error for s in ("File too large", "No space left", "disk is full", "disk I/O error")), error[-2000:]
