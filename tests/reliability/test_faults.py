@@ -102,3 +102,27 @@ def test_a_full_disk_during_a_write_fails_it_and_a_rerun_with_room_finishes_it(n
     faults.run(prepared, writer.setup)
     error = faults.fill_disk(writer, prepared, tmp_path)
     assert any(s in error for s in ("File too large", "No space left", "disk is full", "disk I/O error")), error[-2000:]
+
+
+def test_the_warehouse_going_away_mid_write_fails_the_write_and_a_retry_duplicates_nothing(
+    bases, tmp_path, postgres_url
+):
+    """Predictions written to a PostgreSQL warehouse whose connections are all cut just as the rows go in
+    (what a server restart does to its clients): the write fails with a database error, which Airflow
+    retries (not a permanent failure), and nothing of it is left; the retry writes each prediction once."""
+    from pipelines.errors import BadInput
+
+    state = tmp_path / "state"
+    shutil.copytree(bases["served"], state, symlinks=True)
+    faults.run(state, f"{W}:relocated")
+    (state / "faults-warehouse.url").write_text(postgres_url)
+    with pytest.raises(AssertionError) as failed:
+        faults.run(state, f"{W}:write_predictions_while_the_warehouse_restarts")
+    assert "OperationalError" in str(failed.value) and BadInput.__name__ not in str(failed.value), str(failed.value)[
+        -2000:
+    ]
+    assert faults.run(state, f"{W}:predictions_in_warehouse").result["predictions"] == 0  # rolled back
+    faults.run(state, f"{W}:write_predictions")  # the retry
+    counts = faults.run(state, f"{W}:predictions_in_warehouse").result
+    assert counts["predictions"] == counts["predictions_entities"] > 0
+    assert counts["shadow_predictions"] == counts["shadow_predictions_entities"] == counts["predictions"]

@@ -35,8 +35,12 @@ def _source(home: Path) -> str:
     return f"sqlite:///{home / 'source.db'}"
 
 
+WAREHOUSE_URL_FILE = "faults-warehouse.url"  # a state whose warehouse is elsewhere (PostgreSQL) names it here
+
+
 def _warehouse(home: Path) -> str:
-    return f"sqlite:///{home / 'warehouse.db'}"
+    elsewhere = home / WAREHOUSE_URL_FILE
+    return elsewhere.read_text().strip() if elsewhere.exists() else f"sqlite:///{home / 'warehouse.db'}"
 
 
 def _digest(frame: pd.DataFrame) -> str:
@@ -523,3 +527,43 @@ def skew_after_week(home: Path) -> int:
     from pipelines.features.materialize import check_interval_skew
 
     return check_interval_skew(_churn(), *WEEK[-1])
+
+
+def predictions_in_warehouse(home: Path) -> dict[str, int]:
+    """Rows of SCORED_DAY in the warehouse's two tables, and the distinct entities among them."""
+    from pipelines.stores import warehouse
+
+    counts = {}
+    for name in (warehouse.PREDICTIONS, warehouse.SHADOW):
+        frame = warehouse.read_interval(_warehouse(home), name, "churn", SCORED_DAY + ONE)
+        counts[name] = len(frame)
+        counts[f"{name}_entities"] = frame["entity_id"].nunique()
+    return counts
+
+
+def write_predictions_while_the_warehouse_restarts(home: Path) -> None:
+    """:func:`write_predictions`, with every other connection to the warehouse cut (``pg_terminate_backend``,
+    what a server restart does to its clients) just as the first rows are about to be inserted."""
+    import sys
+
+    import sqlalchemy as sa
+
+    def cut(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_name == "_records":
+            if frame.f_globals.get("__name__") == "pipelines.stores.warehouse":
+                sys.setprofile(None)
+                engine = sa.create_engine(_warehouse(home), isolation_level="AUTOCOMMIT")
+                with engine.connect() as conn:
+                    conn.execute(
+                        sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                    )
+                engine.dispose()
+
+    sys.setprofile(cut)
+    try:
+        write_predictions(home)
+    finally:
+        sys.setprofile(None)
