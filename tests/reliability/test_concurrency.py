@@ -55,21 +55,15 @@ def _runs(day: str) -> list[str]:
         return [str(r.state) for r in runs]
 
 
-def test_the_same_interval_twice_at_once_takes_turns_and_both_succeed(source, churn):
-    procs = [_start("2025-01-03", "2025-01-03") for _ in range(2)]
-    outcomes = [_finish(p) for p in procs]
-    assert all(o[0]["state"] == "success" for o in outcomes), outcomes
-    assert _runs("2025-01-03") == ["success"]  # the second replaced the first's finished run
-    assert list(_curated(churn)) == ["2025-01-03.parquet"]
-
-
-def test_two_overlapping_backfills_at_once_end_as_one_backfill_would(source, churn):
-    procs = [_start("2025-01-02", "2025-01-04"), _start("2025-01-03", "2025-01-05")]
+def test_the_same_interval_at_once_and_overlapping_backfills_end_as_one_backfill_would(source, churn):
+    """Three processes at once: two backfills over overlapping days and a run of one day they both hold.
+    Before the fix, two runs of one interval at once ended one of them with "Task Instance not found"."""
+    procs = [_start("2025-01-02", "2025-01-04"), _start("2025-01-03", "2025-01-05"), _start("2025-01-04", "2025-01-04")]
     outcomes = [_finish(p) for p in procs]
     assert all(run["state"] == "success" for o in outcomes for run in o), outcomes
     together = _curated(churn)
     assert list(together) == [f"2025-01-0{d}.parquet" for d in range(2, 6)]
-    assert all(_runs(f"2025-01-0{d}") == ["success"] for d in range(2, 6))
+    assert all(_runs(f"2025-01-0{d}") == ["success"] for d in range(2, 6))  # one run per interval, the last
     _finish(_start("2025-01-04", "2025-01-04"))  # a rerun alone writes the same bytes
     assert _curated(churn) == together
 
