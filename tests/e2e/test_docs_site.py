@@ -22,6 +22,8 @@ PAGES = {  # path -> text the page must show
     "how-to/airflow-cli/": "AIRFLOW_HOME",
     "how-to/deploy/": "What differs from the embedded default",
     "adr/0001-in-process-dag-test-for-the-demo/": "DAG.test",
+    "reliability/": "what the system survives",
+    "reliability/bad-input/": "text that is not valid UTF-8",
 }
 
 
@@ -58,6 +60,9 @@ def test_the_pages_open_with_their_navigation(site, tmp_path):
             # The generated reference: one table per config section, every key described.
             page.goto(site + "reference/configuration/")
             assert page.locator("h2").count() >= 15 and page.locator("table").count() >= 15
+            # The bad-input catalogue, rendered from the table the tests run: one table per area.
+            page.goto(site + "reliability/bad-input/")
+            assert page.locator("table").count() == 4 and page.locator("tbody tr").count() >= 30
         except Exception:
             kept = settings.reports_dir() / "ui"
             kept.mkdir(parents=True, exist_ok=True)
