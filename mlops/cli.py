@@ -66,6 +66,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     airflow_admin.serialize_dags()
     print(f"DAGs of {settings.dags_dir()} written to the metadata DB ({time.perf_counter() - t0:.1f}s)")
+    airflow_admin.ui_login()  # the UI's password file, created private before any Airflow process writes it
     for conn_id, what in airflow_admin.ensure_connections().items():
         print(f"connection {conn_id}: {what} -> {masked_url(airflow_admin.connection_url(conn_id))}")
     for usecase in found.usecases:

@@ -250,7 +250,7 @@ def test_a_browser_opens_a_demo_tasks_log_and_follows_the_training_link_to_mlflo
         mlflow_run = mlflow.url.rsplit("/", 1)[1]
         # MLflow's page of that run: the candidates as its child runs, the Airflow run in its tags.
         mlflow.get_by_text("airflow_run_id").first.wait_for(timeout=60_000)
-        assert mlflow_run in mlflow.title() and mlflow.get_by_text("Child runs").count() == 1
+        assert mlflow_run in mlflow.title() and mlflow.get_by_text("Child runs").count() >= 1
         mlflow.screenshot(path=str(_shots(ui) / "mlflow-run.png"))
 
 

@@ -77,9 +77,9 @@ def test_the_scan_finds_an_f_string_statement(tmp_path: Path, monkeypatch: pytes
     assert _built_statements() == ["pipelines/bad.py:2: table in f'DELETE FROM {table}'"]
 
 
-@pytest.mark.xdist_group(demo.GROUP)
-def test_mlops_ui_listens_on_loopback_only(demo_run):
-    """`mlops ui` (make ui) on the demo's state: the API server on 127.0.0.1, no log server on any interface."""
+def test_mlops_ui_listens_on_loopback_only(tmp_path):
+    """`mlops ui` (make ui) on a new state: the API server on 127.0.0.1, no log server on any interface."""
+    import os
     import subprocess
     import time
     import urllib.request
@@ -89,14 +89,17 @@ def test_mlops_ui_listens_on_loopback_only(demo_run):
     from mlops.server import isolated
 
     port = isolated.free_port()
+    home = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_HOME", "AIRFLOW", "MLFLOW_"))}
+    env |= {"MLOPS_HOME": str(home), "AIRFLOW_HOME": str(home / "airflow")}
     ui = subprocess.Popen(
         [str(demo.BIN / "mlops"), "ui", "--port", str(port)],
-        env=demo_run.env(),
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/version", timeout=2)
@@ -113,6 +116,8 @@ def test_mlops_ui_listens_on_loopback_only(demo_run):
             if c.status == psutil.CONN_LISTEN
         }
         assert listening == {("127.0.0.1", port)}, listening
+        password_file = home / "airflow" / "simple_auth_manager_passwords.json.generated"
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     finally:
         ui.terminate()
         assert ui.wait(60) == 0
