@@ -83,6 +83,13 @@ class World:
         kwargs.setdefault("now", AFTER)
         return ingest_interval(self.url, usecase or self.churn, "activity", day, day + ONE, **kwargs)
 
+    def quarantined(self, *names: str) -> None:
+        """Ingest DAY and expect its rows quarantined, the reasons naming every one of ``names``."""
+        from pipelines.ingestion.ingest import QuarantinedPartition
+
+        with refused(QuarantinedPartition, *names):
+            self.ingest()
+
     def config(self, change: Callable[[dict], Any], name: str = "churn") -> Path:
         """The churn YAML with ``change`` applied to its raw mapping, written under a new folder."""
         raw = yaml.safe_load((settings.REPO_ROOT / "configs" / "churn.yaml").read_text())
@@ -225,77 +232,57 @@ def _rebuild_table(w: World, select: str) -> None:
 
 @case("source", "a column renamed in the source", "quarantined", "the missing and the unexpected column")
 def case_renamed_column(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     w.sql("ALTER TABLE customer_activity RENAME COLUMN monthly_charges TO charges")
-    with refused(QuarantinedPartition, "missing", "monthly_charges", "charges"):
-        w.ingest()
+    w.quarantined("missing", "monthly_charges", "charges")
     w.sql("ALTER TABLE customer_activity RENAME COLUMN charges TO monthly_charges")
     assert w.ingest().info.status == "curated"
 
 
 @case("source", "a column dropped from the source", "quarantined", "the missing column")
 def case_dropped_column(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     w.sql("ALTER TABLE customer_activity DROP COLUMN call_minutes")
-    with refused(QuarantinedPartition, "missing", "call_minutes"):
-        w.ingest()
+    w.quarantined("missing", "call_minutes")
 
 
 @case("source", "an extra column in the source", "quarantined", "the unexpected column (declare it, or drop it)")
 def case_extra_column(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     w.sql("ALTER TABLE customer_activity ADD COLUMN secret_notes TEXT DEFAULT 'x'")
-    with refused(QuarantinedPartition, "unexpected", "secret_notes"):
-        w.ingest()
+    w.quarantined("unexpected", "secret_notes")
     w.sql("ALTER TABLE customer_activity DROP COLUMN secret_notes")
     assert w.ingest().info.status == "curated"
 
 
 @case("source", "text in a numeric column", "quarantined", "the column, the count of bad values and examples")
 def case_text_in_numeric(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     w.sql("UPDATE customer_activity SET data_usage_gb = 'lots' WHERE customer_id = 7")
-    with refused(QuarantinedPartition, "data_usage_gb", "lots"):
-        w.ingest()
+    w.quarantined("data_usage_gb", "lots")
     w.sql("UPDATE customer_activity SET data_usage_gb = 1.5 WHERE customer_id = 7")
     assert w.ingest().info.status == "curated"
 
 
 @case("source", "a column whose type changed in the source", "quarantined", "the column, its declared and stored type")
 def case_changed_type(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     _rebuild_table(w, "SELECT *, CAST(tenure_days AS TEXT) || ' days' AS t FROM customer_activity")
     w.sql("ALTER TABLE customer_activity DROP COLUMN tenure_days")
     w.sql("ALTER TABLE customer_activity RENAME COLUMN t TO tenure_days")
-    with refused(QuarantinedPartition, "tenure_days"):
-        w.ingest()
+    w.quarantined("tenure_days")
 
 
 @case("source", "null keys", "quarantined", "the key column and the count")
 def case_null_key(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     _rebuild_table(w, "SELECT * FROM customer_activity")  # no NOT NULL constraint in the copy
     w.sql("UPDATE customer_activity SET customer_id = NULL WHERE rowid % 50 = 0")
-    with refused(QuarantinedPartition, "customer_id"):
-        w.ingest()
+    w.quarantined("customer_id")
 
 
 @case("source", "duplicate keys", "quarantined", "the key and the count of duplicates")
 def case_duplicate_key(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     _rebuild_table(w, "SELECT * FROM customer_activity")
     w.sql(
@@ -304,38 +291,28 @@ def case_duplicate_key(w: World) -> None:
         "2025-01-03",
         "2025-01-04",
     )
-    with refused(QuarantinedPartition, "customer_id"):
-        w.ingest()
+    w.quarantined("customer_id")
 
 
 @case("source", "impossible values (negative charges)", "quarantined", "the column, the bound and examples")
 def case_out_of_range(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     w.sql("UPDATE customer_activity SET monthly_charges = -5 WHERE customer_id < 20")
-    with refused(QuarantinedPartition, "monthly_charges"):
-        w.ingest()
+    w.quarantined("monthly_charges")
 
 
 @case("source", "a category outside its allowed values (odd Unicode)", "quarantined", "the column and the value")
 def case_odd_unicode(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     w.sql("UPDATE customer_activity SET plan = 'basic\u200b' WHERE customer_id = 3")  # a zero-width space
-    with refused(QuarantinedPartition, "plan"):
-        w.ingest()
+    w.quarantined("plan")
 
 
 @case("source", "text that is not valid UTF-8", "quarantined", "the column and the count of undecodable values")
 def case_invalid_utf8(w: World) -> None:
-    from pipelines.ingestion.ingest import QuarantinedPartition
-
     w.simulate()
     w.sql("UPDATE customer_activity SET region = CAST(X'6E6F72FF7468' AS TEXT) WHERE customer_id = 4")
-    with refused(QuarantinedPartition, "region"):
-        w.ingest()
+    w.quarantined("region")
 
 
 @case("source", "an interval that has not ended", "refused", "the interval and when to run it")
