@@ -420,10 +420,12 @@ def write_predictions(home: Path) -> None:
     score_intervals(_churn(), pin_models(_churn()), [interval], _warehouse(home), RUN_ID)
 
 
-def _table(home: Path, name: str) -> pd.DataFrame:
+def _table(home: Path, name: str, order: str = "as_of, entity_id") -> pd.DataFrame:
+    """A table of the state's SQLite warehouse in a stable order; empty when it does not exist yet."""
     db = sqlite3.connect(home / "warehouse.db")
     try:
-        return pd.read_sql(f"SELECT * FROM {name} ORDER BY as_of, entity_id", db)
+        exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+        return pd.read_sql(f"SELECT * FROM {name} ORDER BY {order}", db) if exists else pd.DataFrame()
     finally:
         db.close()
 
@@ -460,7 +462,7 @@ def write_drift(home: Path) -> None:
 def check_drift(home: Path) -> list[str]:
     """A decision only for a night with its history row; the reports a history row names exist whole."""
     problems = []
-    tables = {n: _table_or_empty(home, n) for n in ("drift_history", "retrain_decisions")}
+    tables = {n: _table(home, n, "night") for n in ("drift_history", "retrain_decisions")}
     nights = set(tables["drift_history"].get("night", []))
     for night in tables["retrain_decisions"].get("night", []):
         if night not in nights:
@@ -472,22 +474,13 @@ def check_drift(home: Path) -> list[str]:
     return problems
 
 
-def _table_or_empty(home: Path, name: str) -> pd.DataFrame:
-    db = sqlite3.connect(home / "warehouse.db")
-    try:
-        exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()
-        return pd.read_sql(f"SELECT * FROM {name} ORDER BY night", db) if exists else pd.DataFrame()
-    finally:
-        db.close()
-
-
 _VOLATILE = {"seconds", "measured_at", "decided_at", "mlflow_run_id", "airflow_run_id", "duration_seconds"}
 
 
 def seen_drift(home: Path) -> dict[str, Any]:
     rows = {}
     for name in ("drift_history", "retrain_decisions"):
-        table = _table_or_empty(home, name)
+        table = _table(home, name, "night")
         rows[name] = [{k: v for k, v in json.loads(p).items() if k not in _VOLATILE} for p in table.get("payload", [])]
     reports = (
         sorted(p.name for p in (home / "reports" / "churn" / "drift").glob("*"))
