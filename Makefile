@@ -71,8 +71,8 @@ down: venv ## Stop exactly what `make up` started
 requirements: ## docker/requirements.txt, the image's dependencies, exported from uv.lock (a test checks it is current)
 	$(UV) export --frozen --no-dev --no-emit-project --quiet -o docker/requirements.txt
 
-audit: ## pip-audit of the locked dependencies (needs a vulnerability database: PyPI's JSON API or OSV; see docs/reliability)
-	$(UV) tool run pip-audit --disable-pip --no-deps -r docker/requirements.txt
+audit: ## uv's audit of uv.lock against OSV (needs api.osv.dev; see docs/reliability)
+	$(UV) audit --frozen
 
 bench: venv ## Benchmarks (by hand, not in CI; about 35 minutes; the scheduler's needs PostgreSQL and Redis)
 	$(BIN)/python bench/ingest.py
@@ -81,6 +81,7 @@ bench: venv ## Benchmarks (by hand, not in CI; about 35 minutes; the scheduler's
 	$(BIN)/python bench/inference.py
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/demo.py
 
 clean: ## Delete all runtime state
 	rm -rf "$(MLOPS_HOME)"

@@ -204,3 +204,33 @@ def test_a_feature_added_to_the_config_asks_for_a_rebuild_then_works(store, cura
     assert "data_usage_gb_mean_14d" in frame.columns
     ids = frame["customer_id"].tolist()[:5]
     assert check_skew(feature_store.get_store(), wider, ids, D[-1] + ONE) == 5
+
+
+def test_the_batched_online_store_holds_what_feasts_own_store_writes(store, curated, tmp_path):
+    """The same days materialized by Feast's own SQLite store: the same rows, byte for byte."""
+    import sqlite3
+
+    import yaml
+    from feast import FeatureStore
+
+    from pipelines.stores.feast_sqlite import TYPE
+
+    assert store.config.online_store.type == TYPE
+    repo = tmp_path / "repo"
+    shutil.copytree(feature_store.repo_dir(), repo)
+    settings = yaml.safe_load((repo / "feature_store.yaml").read_text())
+    settings["online_store"] = {"type": "sqlite", "path": str(tmp_path / "feast_own.db")}
+    (repo / "feature_store.yaml").write_text(yaml.safe_dump(settings))
+    own = FeatureStore(repo_path=str(repo))
+    view = own.get_feature_view(feature_view_name(curated))
+    own._get_provider().online_store.update(own.config, [], [view], [], [], partial=False)  # its tables
+    for day in D[-3:]:
+        feature_store.materialize_interval(own, view.name, day, day + ONE)
+
+    def rows(path: Path) -> list[tuple]:
+        with sqlite3.connect(path) as conn:
+            (table,) = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return conn.execute(f'SELECT * FROM "{table}" ORDER BY entity_key, feature_name').fetchall()
+
+    batched, feasts = rows(feature_store.online_store_path()), rows(tmp_path / "feast_own.db")
+    assert len(batched) == 150 * len(view.features) and batched == feasts
