@@ -19,7 +19,8 @@ import pandas as pd
 
 def as_utc(times: pd.Series) -> pd.Series:
     """``times`` as timezone-aware UTC timestamps (naive ones are taken as UTC)."""
-    times = pd.to_datetime(times)
+    if not pd.api.types.is_datetime64_any_dtype(times):  # to_datetime of datetimes iterates them boxed: slow
+        times = pd.to_datetime(times)
     return times.dt.tz_localize("UTC") if times.dt.tz is None else times.dt.tz_convert("UTC")
 
 

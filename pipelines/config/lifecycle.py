@@ -144,6 +144,12 @@ class MonitoringSpec(_Scheduled):
     wait_hours: float = Field(
         default=6, gt=0, description="How long a run waits for its day's features before it fails."
     )
+    keep_reports_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="HTML reports of nights older than this many days before the newest night are deleted "
+        "(null: keep all). Their numbers stay: the night's JSON record and its drift_history row.",
+    )
     retrain: RetrainPolicySpec = Field(
         default_factory=RetrainPolicySpec, description="When the monitor triggers a retrain."
     )

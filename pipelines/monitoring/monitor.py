@@ -203,13 +203,22 @@ def measure(
     rendered = report.render(paths["html"], record, snapshot, served, both, usecase, data.TARGET, data.SCORE)
     record["report_html"] = str(paths["html"])
     record["report_files"] = [str(p) for p in rendered]
+    if spec.keep_reports_days:
+        pruned = report.prune(out_dir, key, spec.keep_reports_days)
+        if pruned:
+            log.info(
+                "deleted %d reports older than %d days (monitoring.keep_reports_days)",
+                len(pruned),
+                spec.keep_reports_days,
+            )
     shown = report.newest_pair(both)
     if comparison and not shown.empty:  # which pair <day>.shadow.html shows
         record["shadow"]["report_pair"] = [
             str(shown["model_version"].iloc[0]),
             str(shown["model_version_shadow"].iloc[0]),
         ]
-    record["mlflow_run_id"] = _log_to_mlflow(client, usecase, record, [paths["json"], *rendered])
+    # MLflow keeps the numbers (the JSON record); the HTML reports stay one copy, in the reports folder.
+    record["mlflow_run_id"] = _log_to_mlflow(client, usecase, record, [paths["json"]])
     record["seconds"] = round(time.perf_counter() - t0, 2)
     report.write_json(paths["json"], record)
     _write_history(warehouse_url, usecase, end, record)
@@ -326,6 +335,7 @@ def _log_to_mlflow(client: Any, usecase: UseCase, record: dict[str, Any], files:
                 "sampled": str(record["sampled"]).lower(),
                 "airflow_run_id": record["airflow_run_id"],
                 "evidence": "; ".join(record["evidence"])[:4000] or "none",
+                "reports": "; ".join(record.get("report_files") or [])[:4000] or "none",
             }
         )
         for path in files:

@@ -12,7 +12,9 @@ fails to render still leaves them recorded (:class:`ReportRenderError`).
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ import pandas as pd
 
 from pipelines.config import MonitoringSpec, UseCase
 from pipelines.training import metrics
+
+log = logging.getLogger(__name__)
 
 # Evidently's score is a p-value for these tests (drift when below the threshold), a distance for the rest.
 P_VALUE_METHODS = {
@@ -229,7 +233,65 @@ def render(
     return written
 
 
+def prune(folder: Path, newest: str, keep_days: int) -> list[Path]:
+    """Delete the HTML reports in ``folder`` of nights more than ``keep_days`` days before ``newest``
+    (an ISO day); the nights' JSON records stay. Returns the files deleted."""
+    import datetime as dt
+
+    oldest_kept = dt.date.fromisoformat(newest) - dt.timedelta(days=keep_days - 1)
+    deleted = []
+    for path in sorted(folder.glob("*.html")):
+        try:
+            day = dt.date.fromisoformat(path.name[:10])
+        except ValueError:
+            continue  # not a night's report
+        if day < oldest_kept:
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted
+
+
 def _save(snapshot: Any, path: Path) -> None:
+    html = shared_library(snapshot.get_html_str(as_iframe=False), path.parent)
     tmp = path.with_name(path.name + ".tmp")
-    snapshot.save_html(str(tmp))
+    tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)
+
+
+LIBRARY_FOLDER = "js"  # beside the reports: Evidently's JavaScript library and icon font, once per folder
+
+
+def _library_files() -> dict[str, Path]:
+    """Evidently's library and font as its own folder mode names them (``js/evidently.<version>.js``)."""
+    ev = _evidently()
+    static = Path(ev.__path__[0]) / "nbextension" / "static"
+    font = "material-ui-icons.woff2"
+    return {f"evidently.{ev.__version__}.js": static / "index.js", font: static / font}
+
+
+def shared_library(html: str, folder: Path) -> str:
+    """``html`` (a self-contained Evidently report) referring to Evidently's library and font in
+    ``folder/js`` instead of inlining them (3.6 MB of every report), which are written there once.
+
+    A report whose inlined library is not found verbatim (another Evidently template) is
+    kept self-contained, with a warning: it still opens, only larger.
+    """
+    import base64
+
+    files = _library_files()
+    (lib_name, lib), (font_name, font) = files.items()
+    inlined_lib = f"<script>{lib.read_text(encoding='utf-8')}</script>"
+    inlined_font = f"url(data:font/ttf;base64,{base64.b64encode(font.read_bytes()).decode()}) format('woff2');"
+    if inlined_lib not in html or inlined_font not in html:
+        log.warning("Evidently's report template changed: %s keeps its library inlined", folder)
+        return html
+    target_dir = folder / LIBRARY_FOLDER
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for name, source in files.items():
+        target = target_dir / name
+        if not target.is_file() or target.stat().st_size != source.stat().st_size:
+            tmp = target.with_name(f".{name}.tmp")
+            shutil.copyfile(source, tmp)
+            tmp.replace(target)
+    html = html.replace(inlined_lib, f'<script src="{LIBRARY_FOLDER}/{lib_name}"></script>', 1)
+    return html.replace(inlined_font, f"url({LIBRARY_FOLDER}/{font_name}) format('woff2');", 1)

@@ -25,8 +25,9 @@ from feast.infra.online_stores.helpers import compute_table_id, extract_text_and
 from feast.infra.online_stores.sqlite import SqliteOnlineStore, SqliteOnlineStoreConfig
 from feast.utils import to_naive_utc
 
+from pipelines.stores.sqlite_integrity import quoted
+
 TYPE = "pipelines.stores.feast_sqlite.BatchedSqliteOnlineStore"
-CACHE_KIB = 256 * 1024  # SQLite's page cache while writing (its default, 2 MB, thrashes on a day's upserts)
 
 
 class BatchedSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
@@ -50,9 +51,8 @@ class BatchedSqliteOnlineStore(SqliteOnlineStore):
             super().online_write_batch(config, table, data, progress)
             return
         name = compute_table_id(config.project, table, config.registry.enable_online_feature_view_versioning)
-        quoted = '"' + name.replace('"', '""') + '"'
         upsert = (
-            f"INSERT INTO {quoted} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
+            f"INSERT INTO {quoted(name)} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
             "value = excluded.value, value_text = excluded.value_text, "
             "event_ts = excluded.event_ts, created_ts = excluded.created_ts;"
@@ -69,7 +69,8 @@ class BatchedSqliteOnlineStore(SqliteOnlineStore):
                     yield key, feature, value.SerializeToString(), text, event, created
 
         conn = self._get_conn(config)
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        # SQLite's page cache while writing: its default, 2 MB, thrashes on a day's upserts.
+        conn.execute("PRAGMA cache_size = -262144")  # KiB: 256 MB
         with conn:
             conn.executemany(upsert, rows())
         if progress:

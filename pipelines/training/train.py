@@ -127,8 +127,19 @@ def git_commit() -> str:
 
 def pip_requirements() -> list[str]:
     """What a logged model needs, pinned to what trained it (MLflow would otherwise infer it slowly)."""
-    packages = ["mlflow", "pandas", "numpy", "scikit-learn", "xgboost", "cloudpickle"]
-    return [f"{p}=={metadata.version(p)}" for p in packages]
+    # Each package by the distribution that installed it: XGBoost's CPU build is ``xgboost-cpu``.
+    packages = [("mlflow",), ("pandas",), ("numpy",), ("scikit-learn",), ("xgboost-cpu", "xgboost"), ("cloudpickle",)]
+    return [_pinned(*names) for names in packages]
+
+
+def _pinned(*distributions: str) -> str:
+    """``name==version`` of the first of ``distributions`` installed."""
+    for name in distributions:
+        try:
+            return f"{name}=={metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    raise metadata.PackageNotFoundError(" or ".join(distributions))
 
 
 def train_candidates(

@@ -28,6 +28,7 @@ app = FastAPI(
 app.add_exception_handler(HTTPException, auth.refused)
 
 _FILE_NAME = re.compile(r"^[\w][\w.-]*\.html$")  # one file of a fixed folder: no separator, no leading dot
+_LIBRARY_FILE = re.compile(r"^[\w][\w.-]*\.(js|woff2)$")
 
 
 def _usecase(name: str):
@@ -121,6 +122,9 @@ def run_report(
     )
     if not night or not night.get("report_html"):
         return HTMLResponse(pages.no_report(dag_id, run_id, "this night has no report (yet): see the run's logs"))
+    if not Path(night["report_html"]).is_file():
+        reason = "this night's report was deleted (monitoring.keep_reports_days); its numbers are in drift_history"
+        return HTMLResponse(pages.no_report(dag_id, run_id, reason))
     return RedirectResponse(links.drift_report(usecase.name, night["report_html"]), status_code=307)
 
 
@@ -146,6 +150,17 @@ def drift_report(name: str, file: str) -> FileResponse:
     if not _FILE_NAME.match(file):
         raise HTTPException(404, "no such report")
     return _file(settings.reports_dir() / _usecase(name).name / "drift", file)
+
+
+@app.get("/{name}/drift/js/{file}")
+def drift_report_library(name: str, file: str) -> FileResponse:
+    """Evidently's library and font, shared by a use case's reports (``drift/js``)."""
+    from pipelines import settings
+    from pipelines.monitoring.report import LIBRARY_FOLDER
+
+    if not _LIBRARY_FILE.match(file):
+        raise HTTPException(404, "no such file")
+    return _file(settings.reports_dir() / _usecase(name).name / "drift" / LIBRARY_FOLDER, file)
 
 
 @app.get("/{name}/model_cards/{file}")

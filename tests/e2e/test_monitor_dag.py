@@ -54,7 +54,12 @@ def test_the_monitor_skips_without_a_champion_then_reports_records_and_decides(d
     assert night["live_metric"] is None and night["live"]["champion_rows"] == 0
     html, js = (monitor.drift_dir("churn") / f"{DAY.date()}.{ext}" for ext in ("html", "json"))
     assert html.stat().st_size > 100_000 and json.loads(js.read_text())["drift_share"] == night["drift_share"]
-    assert night["mlflow_run_id"]
+    # One copy of the report, sharing Evidently's library; MLflow keeps the numbers and names the files.
+    assert html.stat().st_size < 3_000_000 and (monitor.drift_dir("churn") / "js").is_dir()
+    client = mlflow_store.configure()
+    logged = {a.path for a in client.list_artifacts(night["mlflow_run_id"], "drift")}
+    assert logged == {f"drift/{DAY.date()}.json"}, logged
+    assert str(html) in client.get_run(night["mlflow_run_id"]).data.tags["reports"]
     decision = store.read_night(warehouse_url, store.DECISIONS, "churn", DAY + ONE)
     assert decision["action"] in policy.ACTIONS and decision["reason"]
     expected_trigger = "success" if decision["action"] == policy.TRIGGERED else "skipped"

@@ -22,6 +22,8 @@ def client(home):
 
     (home / "reports" / "churn" / "drift").mkdir(parents=True)
     (home / "reports" / "churn" / "drift" / "2025-02-01.html").write_text("<html>drift of 2025-02-01</html>")
+    (home / "reports" / "churn" / "drift" / "js").mkdir()
+    (home / "reports" / "churn" / "drift" / "js" / "evidently.0.7.js").write_text("var evidently = 1")
     (home / "reports" / "churn" / "model_cards").mkdir(parents=True)
     (home / "reports" / "churn" / "model_cards" / "v1.html").write_text("<html>card v1</html>")
     (home / "reports" / "data_docs" / "static").mkdir(parents=True)
@@ -43,6 +45,7 @@ def client(home):
 def test_the_report_routes_serve_the_files_of_their_folders(client):
     assert "drift of 2025-02-01" in client.get("/churn/drift/2025-02-01.html").text
     assert "card v1" in client.get("/churn/model_cards/v1.html").text
+    assert client.get("/churn/drift/js/evidently.0.7.js").text == "var evidently = 1"  # the reports' library
     assert client.get("/data_docs/index.html").text == "<html>data docs</html>"
     assert client.get("/data_docs/static/style.css").status_code == 200
 
@@ -53,6 +56,9 @@ def test_the_report_routes_serve_the_files_of_their_folders(client):
         "/churn/drift/..%2F..%2F..%2Fsecret.txt",
         "/churn/drift/%2E%2E%2Fsecret.txt",
         "/churn/drift/escape.html",  # a symlink out of the folder
+        "/churn/drift/js/..%2F2025-02-01.html",
+        "/churn/drift/js/..%2F..%2F..%2Fsecret.txt",
+        "/churn/drift/js/evidently.0.7.html",  # the library folder serves scripts and fonts only
         "/churn/drift/.hidden.html",
         "/churn/model_cards/..%2Fdrift%2F2025-02-01.html",
         "/data_docs/..%2F..%2Fsecret.txt",
@@ -92,6 +98,9 @@ def test_a_monitor_runs_tab_opens_that_nights_report(client, home, warehouse_url
                      champion_version="1", current_rows=10)  # fmt: skip
     tab = client.get("/runs/churn_drift_monitor/scheduled__2025-02-01T00:00:00+00:00", follow_redirects=False)
     assert tab.status_code == 307 and tab.headers["location"] == "/mlops/churn/drift/2025-02-01.html"
+    report.unlink()  # deleted by monitoring.keep_reports_days
+    pruned = client.get("/runs/churn_drift_monitor/scheduled__2025-02-01T00:00:00+00:00", follow_redirects=False)
+    assert pruned.status_code == 200 and "keep_reports_days" in pruned.text
     other = client.get("/runs/churn_ingest/scheduled__2025-02-01T00:00:00+00:00")
     assert other.status_code == 200 and "only the drift monitor" in other.text
     assert client.get("/runs/churn_drift_monitor/manual__nope").status_code == 404
