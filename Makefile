@@ -28,7 +28,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(UV) sync --frozen
 	@touch $@
 
-demo: venv ## Fresh state, then the whole loop on simulated data (about 4 minutes), a replay of the simulated days in-process
+demo: venv ## Fresh state, then the whole loop on simulated data (about 5 minutes), a replay of the simulated days in-process
 	@case "$(MLOPS_HOME)" in /|"$$HOME"|"") echo "refusing to reset MLOPS_HOME=$(MLOPS_HOME)"; exit 1;; esac
 	@if [ -f "$(MLOPS_HOME)/server/processes.json" ]; then $(BIN)/mlops server status --quick >/dev/null 2>&1; \
 	  if [ $$? -ne 3 ]; then echo "refusing to reset $(MLOPS_HOME): the server profile runs on it (make down first)"; exit 1; fi; fi
