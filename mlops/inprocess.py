@@ -138,10 +138,17 @@ def _dag_folder_fingerprint() -> tuple:
 @contextlib.contextmanager
 def _parse_only(dag_id: str) -> Any:
     """While ``DAG.test`` re-parses the DAGs folder, have the DAG files build ``dag_id`` only, once
-    the whole folder was synced by this process (every other DAG is then in the metadata DB as on disk)."""
+    the whole folder was synced by this process (every other DAG is then in the metadata DB as on disk);
+    the first, whole sync of a process holds the ``dag_sync`` lock."""
+    from pipelines.locks import named_lock
+
     fingerprint = _dag_folder_fingerprint()
     if _FULLY_SYNCED.get("dags") != fingerprint:
-        yield
+        # One process at a time writes the whole folder's DAGs and Assets: two first syncs side by
+        # side on a fresh metadata DB both insert the same Asset rows, and one fails on the unique key
+        # (found by tests/reliability/test_concurrency.py). Later runs find the rows and only read them.
+        with named_lock("dag_sync"):
+            yield
         _FULLY_SYNCED["dags"] = fingerprint
         return
     before = os.environ.get(ONLY_DAG_ENV)
