@@ -11,6 +11,7 @@ fails to render still leaves them recorded (:class:`ReportRenderError`).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -269,6 +270,15 @@ def _library_files() -> dict[str, Path]:
     return {f"evidently.{ev.__version__}.js": static / "index.js", font: static / font}
 
 
+@functools.cache
+def _inlined(lib: Path, font: Path) -> tuple[str, str]:
+    """The library and font as Evidently inlines them in a report (read once per process: 3.6 MB)."""
+    import base64
+
+    script = f"<script>{lib.read_text(encoding='utf-8')}</script>"
+    return script, f"url(data:font/ttf;base64,{base64.b64encode(font.read_bytes()).decode()}) format('woff2');"
+
+
 def shared_library(html: str, folder: Path) -> str:
     """``html`` (a self-contained Evidently report) referring to Evidently's library and font in
     ``folder/js`` instead of inlining them (3.6 MB of every report), which are written there once.
@@ -276,12 +286,9 @@ def shared_library(html: str, folder: Path) -> str:
     A report whose inlined library is not found verbatim (another Evidently template) is
     kept self-contained, with a warning: it still opens, only larger.
     """
-    import base64
-
     files = _library_files()
     (lib_name, lib), (font_name, font) = files.items()
-    inlined_lib = f"<script>{lib.read_text(encoding='utf-8')}</script>"
-    inlined_font = f"url(data:font/ttf;base64,{base64.b64encode(font.read_bytes()).decode()}) format('woff2');"
+    inlined_lib, inlined_font = _inlined(lib, font)
     if inlined_lib not in html or inlined_font not in html:
         log.warning("Evidently's report template changed: %s keeps its library inlined", folder)
         return html
