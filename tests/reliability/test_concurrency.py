@@ -1,6 +1,7 @@
 """Runs of one DAG at once on one state: the same interval twice, and two backfills that overlap
 (issue 17: defect 7, "two ingests of the same day at once end one of them with Task Instance not
-found"). Each runs in a process of its own, as two terminals or two replays would."""
+found"). Each runs in a process of its own, as two terminals or two replays would, on an Airflow
+metadata DB of the test's own (a copy of the session's), so that what they do to it stays here."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
@@ -23,8 +28,25 @@ WORLD = World(start=dt.date(2025, 1, 1), customers=300, seed=5, label_delay_days
 
 
 @pytest.fixture
-def source(sqlite_source, churn):
+def airflow_db(home, monkeypatch) -> Path:
+    """The runs' own Airflow home: the session's settings and a consistent copy (SQLite's backup)
+    of its migrated metadata DB; the processes the test starts get it through AIRFLOW_HOME."""
     airflow_admin.migrate_db()
+    session_home = Path(os.environ["AIRFLOW_HOME"])
+    own = home / "airflow"
+    own.mkdir()
+    shutil.copy2(session_home / "airflow.cfg", own / "airflow.cfg")  # its fernet key with it
+    with (
+        closing(sqlite3.connect(session_home / "airflow.db")) as src,
+        closing(sqlite3.connect(own / "airflow.db")) as dst,
+    ):
+        src.backup(dst)
+    monkeypatch.setenv("AIRFLOW_HOME", str(own))
+    return own / "airflow.db"
+
+
+@pytest.fixture
+def source(sqlite_source, churn, airflow_db):
     write_simulation(sqlite_source, churn, WORLD, 8)
     return sqlite_source
 
@@ -34,9 +56,15 @@ def _start(first: str, last: str) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=_REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def _integrity() -> str:
+    """SQLite's own check of the runs' metadata DB, for a failure message."""
+    with closing(sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db")) as db:
+        return "; ".join(row[0] for row in db.execute("PRAGMA integrity_check(5)"))
+
+
 def _finish(proc: subprocess.Popen) -> list[dict]:
     out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out.decode()[-3000:] + err.decode()[-3000:]
+    assert proc.returncode == 0, out.decode()[-3000:] + err.decode()[-3000:] + f"\nintegrity_check: {_integrity()}"
     return [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
 
 
@@ -46,13 +74,11 @@ def _curated(churn) -> dict[str, str]:
 
 
 def _runs(day: str) -> list[str]:
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-
-    logical = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
-    with create_session() as session:
-        runs = session.query(DagRun).filter(DagRun.dag_id == "churn_ingest", DagRun.logical_date == logical).all()
-        return [str(r.state) for r in runs]
+    """The states of the runs of ``day``'s interval in the runs' metadata DB."""
+    logical = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+    with closing(sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db")) as db:
+        rows = db.execute("SELECT state, logical_date FROM dag_run WHERE dag_id = 'churn_ingest'").fetchall()
+    return [state for state, date in rows if str(date).startswith(logical)]
 
 
 def test_the_same_interval_at_once_and_overlapping_backfills_end_as_one_backfill_would(source, churn):
