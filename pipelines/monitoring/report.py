@@ -1,7 +1,9 @@
 """Evidently (0.7, the ``Report`` API) reports of one night, and the numbers taken from them.
 
-* drift: ``DataDriftPreset`` over every model feature plus ``ValueDrift`` of the
-  champion's score, current window against the champion's training window;
+* drift: ``DataDriftPreset`` (as :mod:`drift_preset` builds it: the same numbers and
+  page, without the per-column figures the preset discards) over every model feature
+  plus ``ValueDrift`` of the champion's score, current window against the champion's
+  training window;
 * performance: ``ClassificationPreset`` / ``RegressionPreset`` on the matured days;
 * shadow: champion and challenger as two named tasks on the same matured rows.
 
@@ -60,10 +62,11 @@ def drift_snapshot(
     """Run the drift report: every feature, and the score column with the prediction test."""
     ev = _evidently()
     from evidently.metrics import ValueDrift
-    from evidently.presets import DataDriftPreset
+
+    from pipelines.monitoring.drift_preset import FeatureDriftPreset
 
     columns = [*features, score]
-    preset = DataDriftPreset(columns=features, method=spec.drift_method, threshold=spec.drift_threshold)
+    preset = FeatureDriftPreset(columns=features, method=spec.drift_method, threshold=spec.drift_threshold)
     report = ev.Report(
         [preset, ValueDrift(column=score, method=spec.prediction_method, threshold=spec.prediction_threshold)],
         include_tests=True,
@@ -73,13 +76,16 @@ def drift_snapshot(
         return report.run(_dataset(current[columns], columns), _dataset(reference[columns], columns))
 
 
+VALUE_DRIFT_TYPES = (":ValueDrift", ":UndrawnValueDrift")  # Evidently's, and drift_preset's for the features
+
+
 def drift_rows(snapshot: Any) -> list[dict[str, Any]]:
     """Per column: drift score, method, threshold and whether it drifted (Evidently's own test)."""
     tests = {t.metric_config.metric_id: t for t in snapshot.tests_results if t.id == "drift"}
     rows = []
     for metric_id, result in snapshot.metric_results.items():
         params = result.metric_value_location.metric.params
-        if not params.get("type", "").endswith(":ValueDrift"):
+        if not params.get("type", "").endswith(VALUE_DRIFT_TYPES):
             continue
         method, threshold, value = params.get("method"), params.get("threshold"), float(result.value)
         test = tests.get(metric_id)

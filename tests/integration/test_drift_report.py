@@ -44,6 +44,49 @@ def test_a_report_shares_evidentlys_library_and_still_renders(tmp_path):
         page.get_by_text("f0").first.wait_for()
 
 
+def test_the_feature_preset_gives_evidentlys_numbers_and_page_without_the_figures_it_discards():
+    """``drift_preset.FeatureDriftPreset`` against Evidently's own ``DataDriftPreset``: the same
+    per-column numbers and tests, the same page; its per-column metrics draw nothing, Evidently's
+    do (were that to stop, the preset would have no reason left), and ValueDrift keeps its calculation."""
+    from evidently.metrics import ValueDrift
+    from evidently.metrics.column_statistics import ValueDriftCalculation
+    from evidently.presets import DataDriftPreset
+
+    from pipelines.monitoring import drift_preset
+
+    reference, current = _windows()
+    spec = MonitoringSpec(drift_method="wasserstein", drift_threshold=0.1)
+    ours = report.drift_snapshot(reference, current, FEATURES, "score", spec)
+    columns = [*FEATURES, "score"]
+    theirs = (
+        report._evidently()
+        .Report(
+            [
+                DataDriftPreset(columns=FEATURES, method="wasserstein", threshold=0.1),
+                ValueDrift(column="score", method=spec.prediction_method, threshold=spec.prediction_threshold),
+            ],
+            include_tests=True,
+        )
+        .run(report._dataset(current[columns], columns), report._dataset(reference[columns], columns))
+    )
+
+    assert report.drift_rows(ours) == report.drift_rows(theirs) and len(report.drift_rows(ours)) == 7
+    assert [t.status for t in ours.tests_results] == [t.status for t in theirs.tests_results]
+    assert len(ours.get_html_str(as_iframe=False)) == len(theirs.get_html_str(as_iframe=False))
+
+    def widgets(snapshot, kind):
+        results = snapshot.metric_results.values()
+        return [
+            r.widget for r in results if r.metric_value_location.metric.params["type"].endswith(f":{kind.__name__}")
+        ]
+
+    undrawn = widgets(ours, drift_preset.UndrawnValueDrift)
+    assert len(undrawn) == len(FEATURES) and not any(undrawn)
+    assert len(widgets(theirs, ValueDrift)) == 7 and all(widgets(theirs, ValueDrift))
+    assert len(widgets(ours, ValueDrift)) == 1 and all(widgets(ours, ValueDrift))  # the score's, shown
+    assert ValueDrift.__calculation_type__ is ValueDriftCalculation
+
+
 def test_a_template_without_the_inlined_library_is_kept_whole(tmp_path, caplog):
     html = "<html><script>something else</script></html>"
     assert report.shared_library(html, tmp_path) == html
