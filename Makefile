@@ -75,6 +75,7 @@ audit: ## uv's audit of uv.lock against OSV (needs api.osv.dev; see docs/reliabi
 	$(UV) audit --frozen
 
 bench: venv ## Benchmarks (by hand, not in CI; about 35 minutes; the scheduler's needs PostgreSQL and Redis)
+	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/train.py

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines import settings
+from pipelines.stores import feast_import
 from pipelines.stores import home as state_home
 from pipelines.stores.sqlite_integrity import quoted
 
@@ -131,6 +132,7 @@ def _replace_strings(message: object, old: str, new: str) -> int:
 
 def _replace_in_snapshot(record: object, old: str, new: str) -> int:
     """A feature view's version record holds a serialized snapshot of the view (its sources' paths too)."""
+    feast_import.load()
     from feast.protos.feast.core.FeatureView_pb2 import FeatureView
     from feast.protos.feast.core.OnDemandFeatureView_pb2 import OnDemandFeatureView
     from feast.protos.feast.core.StreamFeatureView_pb2 import StreamFeatureView
@@ -145,6 +147,7 @@ def _replace_in_snapshot(record: object, old: str, new: str) -> int:
 
 
 def _rewrite_feast_registry(path: Path, old: str, new: str) -> int:
+    feast_import.load()
     from feast.protos.feast.core.Registry_pb2 import Registry as RegistryProto
 
     registry = RegistryProto()

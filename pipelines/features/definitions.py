@@ -8,6 +8,7 @@ from typing import Any
 from pipelines import settings
 from pipelines.config import UseCase
 from pipelines.features.engineering import FEATURE_TIMESTAMP, feature_columns
+from pipelines.stores import feast_import
 
 FEATURES_ZONE = "features"
 
@@ -29,6 +30,7 @@ def features_dir(usecase: UseCase) -> Any:
 
 def feast_objects(usecase: UseCase) -> list[Any]:
     """Entity, file source over the feature partitions, feature view and feature service."""
+    feast_import.load()
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
     from feast.types import Float64, Int64
 

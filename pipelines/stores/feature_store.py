@@ -20,6 +20,7 @@ import pandas as pd
 from pipelines import settings
 from pipelines.errors import CorruptState
 from pipelines.locks import named_lock
+from pipelines.stores import feast_import
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def get_store() -> Any:
     config_log = logging.getLogger("feast.repo_config")
     if not any(isinstance(f, _FileRegistryAdvice) for f in config_log.filters):
         config_log.addFilter(_FileRegistryAdvice())
+    feast_import.load()
     from feast import FeatureStore
 
     os.environ["MLOPS_HOME"] = str(settings.mlops_home())  # feature_store.yaml expands it
@@ -82,6 +84,7 @@ def _rebuild_hint(path: Path, exc: Exception) -> FeatureStoreCorrupt:
 
 def apply_if_changed(store: Any, objects: list[Any]) -> list[str]:
     """Apply the objects that differ from the registry; return their names (empty: nothing written)."""
+    feast_import.load()
     from feast import Entity, FeatureService, FeatureView, FileSource
 
     getters = {
