@@ -42,13 +42,20 @@ class Started:
     log: str
 
     def alive(self) -> bool:
+        return self.gone() is None
+
+    def gone(self) -> str | None:
+        """Why this process no longer runs (None: it runs), for messages."""
         import psutil
 
         try:
             process = psutil.Process(self.pid)
-            return abs(process.create_time() - self.created) < 1 and process.status() != psutil.STATUS_ZOMBIE
+            created, status = process.create_time(), process.status()
         except psutil.NoSuchProcess:
-            return False
+            return f"pid {self.pid}: no such process"
+        if abs(created - self.created) >= 1:
+            return f"pid {self.pid}: another process (started {created:.1f}, recorded {self.created:.1f})"
+        return f"pid {self.pid}: a zombie" if status == psutil.STATUS_ZOMBIE else None
 
 
 def _state_path() -> Path:
@@ -99,6 +106,19 @@ def _check_machine_services(variables: dict[str, str]) -> None:
 def _port_in_use(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _listener(port: int) -> str:
+    """The process that listens on ``port``, as far as this user may see it."""
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                return f"by pid {conn.pid}: {' '.join(psutil.Process(conn.pid).cmdline())[:200]}"
+    except (psutil.Error, OSError):
+        pass
+    return "by a process this user cannot see"
 
 
 def run_init() -> None:
@@ -207,7 +227,11 @@ def up(profiles: tuple[str, ...] = (), timeout: float = 240) -> dict[str, Starte
             return current
         port = int(variables.get("AIRFLOW_API_PORT", "8080"))
         if "airflow-apiserver" not in current and _port_in_use(port):
-            raise ServerError(f"port {port} is in use (another Airflow? `make ui`?): set AIRFLOW_API_PORT")
+            recorded_api = recorded().get("airflow-apiserver")
+            seen = f"; the recorded API server's {recorded_api.gone()}" if recorded_api else ""
+            raise ServerError(
+                f"port {port} is in use ({_listener(port)}; another Airflow? `make ui`?): set AIRFLOW_API_PORT{seen}"
+            )
         t0 = time.perf_counter()
         print(f"set-up ({profile.INIT_SERVICE}): databases, Airflow DB, admin user, mlops init ...", flush=True)
         run_init()

@@ -279,7 +279,7 @@ def test_a_drift_the_monitor_detects_triggers_a_retrain_that_survives_a_killed_w
     assert "drift monitor 2025-01-18" in run["conf"]["reason"]
     # `make up` brings the dead worker back, and only it.
     again = stack.mlops("server", "up", "--timeout", "300")
-    assert again.returncode == 0 and f"started {worker};" in again.stdout, again.stdout + again.stderr
+    assert again.returncode == 0 and f"started {worker};" in again.stdout, again.stdout + again.stderr + stack.logs()
 
     nights = api.wait_runs("churn_drift_monitor", 2, run_type="backfill", timeout=300)
     assert all(r["state"] == "success" for r in nights), nights
