@@ -69,6 +69,27 @@ def environment(
     return env
 
 
+def stop_strays(redis_dbs: tuple[int, int]) -> list[str]:
+    """SIGKILL every process of a stack that uses the Redis broker database ``redis_dbs[0]`` (found by
+    the broker URL in its environment): what a test run stopped mid-way, or a ``down`` that missed a
+    process, left running. A stray Celery worker on the same broker takes the next stack's tasks and
+    runs them on a state that is gone. Returns ``pid: command`` of each process it killed."""
+    import psutil
+
+    killed = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            broker = proc.environ().get("AIRFLOW__CELERY__BROKER_URL", "")
+            if proc.pid == os.getpid() or not broker.startswith("redis://"):
+                continue
+            if broker.rsplit("/", 1)[-1] == str(redis_dbs[0]):
+                proc.kill()
+                killed.append(f"{proc.pid}: {' '.join(proc.info['cmdline'] or [])[:120]}")
+        except (psutil.Error, OSError):
+            continue
+    return killed
+
+
 def flush_redis(redis_dbs: tuple[int, int]) -> None:
     import redis
 

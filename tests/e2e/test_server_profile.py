@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,9 @@ def stack(tmp_path_factory):
         "MLFLOW_WORKERS": "1",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
     }
+    strays = isolated.stop_strays(redis_dbs)  # an earlier run's workers would take this stack's tasks
+    if strays:
+        warnings.warn(f"killed processes an earlier stack left on Redis db {redis_dbs[0]}: {strays}", stacklevel=1)
     isolated.flush_redis(redis_dbs)
     stack = Stack(home, isolated.environment(home, prefix, redis_dbs, extra))
     up = stack.mlops("server", "up", "--timeout", "300")
@@ -87,7 +91,9 @@ def stack(tmp_path_factory):
         yield stack
     finally:
         stack.mlops("server", "down")
+        left = isolated.stop_strays(redis_dbs)
         isolated.drop(prefix, redis_dbs)
+        assert not left, f"`mlops server down` left these running: {left}"
 
 
 @pytest.fixture(scope="module")
