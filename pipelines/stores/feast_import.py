@@ -10,8 +10,9 @@ about 2 s without. typeguard itself treats the decorator as a development aid: u
 typeguard at once, so nothing else in the process changes; the objects Feast builds, and what it
 does with them, are the same (the project's configs are validated before they reach Feast).
 
-Every import of Feast in this project goes through :func:`load` first; a process that imported
-Feast some other way first keeps the instrumented classes (correct, only slower).
+The project's code calls :func:`load` before each of its Feast imports (``feast_sqlite.py`` is the
+exception: Feast itself imports it, after ``feast``); a process that imported Feast some other way
+first, as some tests do, keeps the instrumented classes (correct, only slower).
 ``bench/imports.py`` measures the difference; ``tests/integration/test_feast_import.py`` holds
 the seam (typeguard's ``typechecked`` name, Feast's instrumented classes).
 """
