@@ -91,16 +91,28 @@ class AirflowAPI:
     def runs(self, dag_id: str) -> list[dict]:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=500, order_by="logical_date")["dag_runs"]
 
+    def queued_asset_events(self, dag_id: str) -> list[dict]:
+        """Asset events that wait for a run of ``dag_id`` the scheduler has not created yet."""
+        return self.get(f"/api/v2/dags/{dag_id}/assets/queuedEvents")["queued_events"]
+
     def wait_runs(
-        self, dag_id: str, count: int, timeout: float = 600, poll: float = 1, run_type: str | None = None
+        self,
+        dag_id: str,
+        count: int,
+        timeout: float = 600,
+        poll: float = 1,
+        run_type: str | None = None,
+        settled: bool = False,
     ) -> list[dict]:
         """Until ``dag_id`` has at least ``count`` runs (of ``run_type``, when given) and all of them
-        have finished; returns them."""
+        have finished; returns them. ``settled``: also until no asset event waits for a next run (an
+        Asset-scheduled DAG's next run is created a scheduler loop after its previous one ends)."""
         deadline = time.monotonic() + timeout
         while True:
             runs = [r for r in self.runs(dag_id) if run_type in (None, r["run_type"])]
             if len(runs) >= count and all(r["state"] in FINISHED for r in runs):
-                return runs
+                if not settled or not self.queued_asset_events(dag_id):
+                    return runs
             if time.monotonic() > deadline:
                 states = {r["dag_run_id"]: r["state"] for r in runs}
                 raise TimeoutError(f"{dag_id}: {len(runs)} runs (wanted {count}) after {timeout:.0f}s: {states}")

@@ -162,7 +162,7 @@ def test_the_loop_runs_under_the_scheduler_on_the_servers(stack, api):
     api.backfill("churn_ingest", START, START + 15 * DAY)
     ingest = [r for r in api.wait_runs("churn_ingest", 16) if r["run_type"] == "backfill"]
     assert len(ingest) == 16 and all(r["state"] == "success" for r in ingest), [r["state"] for r in ingest]
-    features = api.wait_runs("churn_features", 1)
+    features = api.wait_runs("churn_features", 1, settled=True)  # every day built before training reads them
     assert {r["run_type"] for r in features} == {"asset_triggered"}
     assert all(r["state"] == "success" for r in features)
     first = ingest[0]
@@ -187,7 +187,8 @@ def test_the_loop_runs_under_the_scheduler_on_the_servers(stack, api):
     api.unpause("churn_batch_inference")
     api.backfill("churn_ingest", START + 16 * DAY, START + 18 * DAY)
     api.wait_runs("churn_ingest", 19)
-    inference = api.wait_runs("churn_batch_inference", 1, timeout=600)
+    api.wait_runs("churn_features", 2, settled=True, timeout=600)
+    inference = api.wait_runs("churn_batch_inference", 1, settled=True, timeout=600)
     assert all(r["state"] == "success" for r in inference), inference
     warehouse = sa.create_engine(
         f"postgresql+psycopg2://postgres@127.0.0.1:5432/{stack.env['MLOPS_DB_PREFIX']}_warehouse"
@@ -231,6 +232,20 @@ def _wait_for(probe, timeout: float, poll: float = 1.0, what: str = "a condition
     return found
 
 
+def _nights(stack: Stack) -> str:
+    """What the monitor measured and decided each night so far (for a failing assertion)."""
+    from pipelines.stores import monitoring
+
+    warehouse = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{stack.env['MLOPS_DB_PREFIX']}_warehouse"
+    keys = ("evidence", "drift_share", "drifted_features", "prediction_drift", "reference", "current", "onset")
+    lines = []
+    for name in (monitoring.HISTORY, monitoring.DECISIONS):
+        for record in monitoring.read(warehouse, name, "churn"):
+            shown = {k: record[k] for k in (*keys, "action", "reason") if k in record}
+            lines.append(f"{name} {record.get('day') or record.get('night')}: {json.dumps(shown, default=str)}")
+    return "\n".join(lines)
+
+
 def _worker_running(stack: Stack, ti_id: str) -> tuple[str, list] | None:
     """The Celery worker (name, process tree) whose task runner runs the task instance ``ti_id``."""
     import psutil
@@ -262,7 +277,7 @@ def test_a_drift_the_monitor_detects_triggers_a_retrain_that_survives_a_killed_w
         lambda: next((r for r in api.runs("churn_train") if r["dag_run_id"].startswith("drift_retrain__")), None),
         600, poll=3, what="the retrain the monitor triggers",
     )  # fmt: skip
-    assert retrain["dag_run_id"] == "drift_retrain__2025-01-18__2025-01-18"
+    assert retrain["dag_run_id"] == "drift_retrain__2025-01-18__2025-01-18", _nights(stack)
     assert retrain["run_type"] == "operator_triggered"
 
     # 6. The Celery worker that trains the retrain's candidates is killed with SIGKILL, mid-task.
