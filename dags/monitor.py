@@ -13,13 +13,17 @@ that just ended.
    challenger's from shadow scoring. HTML and JSON in
    `reports/<use case>/drift/<day>.*`, a run in MLflow's `<use case>_monitoring`
    experiment, a row in the warehouse's `drift_history`.
-3. **decide**: the retrain policy (thresholds, cooldown, a training run in flight,
+3. **judge_canary** (only under `rollout.mode: canary`): the running canary's
+   matured live metric against the champion's on the same entities and days;
+   promotes it to every entity, rolls it back, or waits (recorded in
+   `reports/<use case>/decisions/rollout-v<version>.json`).
+4. **decide**: the retrain policy (thresholds, cooldown, a training run in flight,
    labels of the new regime) gives one decision, recorded in `retrain_decisions`.
-4. **retrain_needed** / **trigger_retrain**: only for a `triggered` decision, an
+5. **retrain_needed** / **trigger_retrain**: only for a `triggered` decision, an
    explicit run of `<use case>_train` whose `conf` carries the reason, the report,
    the drifted features and the window (its run id is the decision's dedupe key, so
    a retried trigger finds the run instead of starting another). The retrain goes
-   through the normal promotion gate.
+   through the normal promotion gate. No retrain is triggered while a canary runs.
 """
 
 from __future__ import annotations
@@ -76,6 +80,12 @@ def build_monitor_dag(usecase: UseCase) -> None:
             url = sqlalchemy_url(usecase.inference.connection_id)
             return decide_night(usecase, ctx["data_interval_end"], url, in_flight)
 
+        @task
+        def judge_canary() -> dict:
+            from pipelines.promotion.canary import judge_night
+
+            return judge_night(usecase, get_current_context()["data_interval_end"])
+
         @task.short_circuit
         def retrain_needed(action: str) -> bool:
             return action == "triggered"
@@ -91,6 +101,8 @@ def build_monitor_dag(usecase: UseCase) -> None:
         measured = with_links(measure(), "Drift report")
         wait >> measured
         decision = decide(measured)
+        if usecase.rollout.mode == "canary":  # judged before the night's retrain decision, which it informs
+            measured >> judge_canary() >> decision
         retrain_needed(decision["action"]) >> TriggerDagRunOperator(
             task_id="trigger_retrain",
             trigger_dag_id=train_dag_id,

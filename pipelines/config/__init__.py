@@ -30,6 +30,7 @@ from pipelines.config.lifecycle import (
     TrainingSpec,
 )
 from pipelines.config.loader import ConfigScan, config_paths, get_usecase, load_all, load_usecase, scan
+from pipelines.config.rollout import RolloutSpec
 from pipelines.config.simulation import SIMULATION_DEFAULT_POPULATION, DriftSpec, SimulationSpec, TargetSpec
 from pipelines.config.types import CANDIDATE_KINDS, ColumnType, ConfigError
 from pipelines.config.usecase import UseCase
@@ -51,6 +52,7 @@ __all__ = [
     "MonitoringSpec",
     "PromotionSpec",
     "RetrainPolicySpec",
+    "RolloutSpec",
     "ScheduleSpec",
     "SimulationSpec",
     "SourceSpec",

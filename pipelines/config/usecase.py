@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pipelines.config.checks import cross_reference_problems
 from pipelines.config.data import EntitySpec, FeaturesSpec, LabelSpec, ScheduleSpec, SourceSpec
 from pipelines.config.lifecycle import InferenceSpec, MonitoringSpec, TrainingSpec
+from pipelines.config.rollout import RolloutSpec
 from pipelines.config.simulation import SimulationSpec
 from pipelines.config.types import NAME_PATTERN, Strict
 
@@ -39,6 +40,10 @@ class UseCase(Strict):
     )
     monitoring: MonitoringSpec | None = Field(
         default=None, description="Optional: the nightly drift monitor (needs training and inference)."
+    )
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec,
+        description="How a challenger that passed the gate replaces the champion (direct, or a canary first).",
     )
     simulation: SimulationSpec | None = Field(
         default=None, description="Optional: a simulated source for `mlops demo` and `mlops simulate`."

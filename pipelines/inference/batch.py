@@ -17,7 +17,6 @@ in a side file.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -28,17 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines import settings
 from pipelines.config import UseCase
 from pipelines.errors import BadInput
 from pipelines.features.definitions import FEATURES_ZONE, feature_service_name
+from pipelines.inference import rows
+from pipelines.inference.rows import DATASETS, PREDICTIONS_ZONE
 from pipelines.intervals import parse_interval
 from pipelines.stores import feature_store, mlflow_store, partitions, warehouse
 
 log = logging.getLogger(__name__)
-
-PREDICTIONS_ZONE = "predictions"
-DATASETS = {"champion": "scores", "shadow": "shadow"}  # predictions/<use case>/<dataset>/<key>.parquet
 
 
 class NoChampion(BadInput):
@@ -127,13 +124,32 @@ def pin_pair(usecase: UseCase) -> tuple[PinnedModel, PinnedModel | None]:
 
 
 def pin_models(usecase: UseCase) -> dict[str, dict[str, Any] | None]:
-    """The champion to score with and the challenger to shadow-score (:func:`pin_pair`), as mappings.
+    """The champion to score with and the challenger to shadow-score (:func:`pin_pair`), as mappings;
+    under ``rollout.mode: canary`` with a canary running, the canary in the challenger's place (it
+    serves its share and shadow-scores the rest) and its split (``canary``: rollout id, fraction).
 
     Raises:
         NoChampion, ModelUnavailable: the champion cannot be pinned.
     """
+    from pipelines.promotion import canary
+
     champion, challenger = pin_pair(usecase)
-    return {"champion": champion.to_dict(), "challenger": challenger.to_dict() if challenger else None}
+    split = None
+    running = canary.running(mlflow_store.configure(), usecase) if usecase.rollout.mode == "canary" else None
+    if running is not None and running.version != champion.version:
+        try:
+            pinned = pin(usecase, canary.CANARY)
+        except BadInput as exc:  # the champion serves every entity meanwhile
+            log.warning("the canary v%s cannot serve this run: %s", running.version, exc)
+            pinned = None
+        if pinned is not None and pinned.version == running.version:
+            challenger = pinned
+            split = {"version": running.version, "rollout_id": running.rollout_id, "fraction": running.fraction}
+    return {
+        "champion": champion.to_dict(),
+        "challenger": challenger.to_dict() if challenger else None,
+        "canary": split,
+    }
 
 
 def feature_partition(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> Path:
@@ -205,6 +221,8 @@ class ScoreOutcome:
     skipped: int
     shadow_version: str | None
     shadow_scored: int
+    canary_version: str | None
+    canary_served: int  # of ``scored``: rows the canary served
     seconds: float
     scoring_seconds: float
     skipped_file: str | None
@@ -222,12 +240,18 @@ def score_interval(
     airflow_run_id: str,
     challenger: PinnedModel | None = None,
     chunk_rows: int | None = None,
+    canary: dict[str, Any] | None = None,
 ) -> ScoreOutcome:
     """Score the entities active in ``[start, end)`` as of ``end`` with the pinned versions.
 
     Writes ``predictions`` (and ``shadow_predictions`` when a distinct challenger is
     given) for the interval in one transaction, and the Parquet partition(s) after it.
+    With ``canary`` (the challenger is then the canary: :func:`pin_models`), the canary
+    serves the entities of its split and the champion the others; each shadow-scores
+    the entities the other serves.
     """
+    from pipelines.promotion.rollout import canary_mask
+
     t0 = time.perf_counter()
     mlflow_store.configure()  # this task may run in its own process: point MLflow at the project's store
     chunk_rows = chunk_rows or (usecase.inference.chunk_rows if usecase.inference else 100_000)
@@ -243,7 +267,7 @@ def score_interval(
             log.warning("challenger v%s does not load (%s): no shadow scores this run", challenger.version, exc)
     files = {
         kind: partitions.ChunkedPartition(
-            partitions.partition_path(PREDICTIONS_ZONE, usecase.name, DATASETS[kind], key), _empty_predictions()
+            partitions.partition_path(PREDICTIONS_ZONE, usecase.name, DATASETS[kind], key), rows.empty_predictions()
         )
         for kind in models
     }
@@ -251,6 +275,7 @@ def score_interval(
     service = champion.feature_service or feature_service_name(usecase)
     skipped: list = []
     scoring = 0.0
+    served_by_canary = 0
     log.info(
         "scoring %d %s entities active in %s with %s v%s%s, %d at a time",
         entities, usecase.name, key, champion.name, champion.version,
@@ -265,6 +290,7 @@ def score_interval(
                 found = frame[names].notna().any(axis=1).to_numpy()  # a row without any value is not scored
                 skipped += frame.loc[~found, usecase.entity.name].tolist()
                 frame = frame[found]
+                scored = {}
                 for kind, model in list(models.items()):
                     try:
                         columns = check_signature(model, frame)
@@ -279,20 +305,28 @@ def score_interval(
                     t = time.perf_counter()
                     scores = np.asarray(model.predict(matrix)).reshape(len(matrix), -1)[:, 0] if len(matrix) else []
                     scoring += time.perf_counter() - t
-                    chunk = _predictions(usecase, pinned[kind], frame, scores, start, end, airflow_run_id)
+                    stage = rows.CHAMPION if kind == "champion" else rows.CANARY if canary else rows.CHALLENGER
+                    scored[kind] = rows.predictions(
+                        usecase, pinned[kind], stage, frame, scores, start, end, airflow_run_id
+                    )
+                if canary and "shadow" in scored:  # the same entities every day of the rollout
+                    mask = canary_mask(frame[usecase.entity.name], canary["rollout_id"], canary["fraction"])
+                    scored = rows.serving_split(scored["champion"], scored["shadow"], mask)
+                    served_by_canary += int(mask.sum())
+                for kind, chunk in scored.items():
                     write(tables[kind], chunk)
                     files[kind].add(chunk)
                 done += len(found)
                 log.info("scored %d of %d entities", done, entities)
         for kind, file in files.items():
-            file.publish(_info(usecase, kind, start, end, file))
+            file.publish(rows.info(usecase, kind, start, end, file))
         if "shadow" not in files:  # as in the warehouse: no shadow scores of this interval
             partitions.partition_path(PREDICTIONS_ZONE, usecase.name, DATASETS["shadow"], key).unlink(missing_ok=True)
     except BaseException:
         for file in files.values():
             file.discard()
         raise
-    skipped_file = _write_skipped(usecase, key, skipped)
+    skipped_file = rows.write_skipped(usecase, key, skipped)
     if skipped:
         log.warning("%d of %d entities had no feature values and were not scored: %s", len(skipped), entities,
                     skipped_file)  # fmt: skip
@@ -304,6 +338,8 @@ def score_interval(
         skipped=len(skipped),
         shadow_version=pinned["shadow"].version if "shadow" in pinned else None,
         shadow_scored=files["shadow"].rows if "shadow" in files else 0,
+        canary_version=pinned["shadow"].version if canary and served_by_canary else None,
+        canary_served=served_by_canary,
         seconds=time.perf_counter() - t0,
         scoring_seconds=scoring,
         skipped_file=str(skipped_file) if skipped_file else None,
@@ -320,86 +356,11 @@ def score_intervals(
     champion = PinnedModel(**models["champion"])
     challenger = PinnedModel(**models["challenger"]) if models.get("challenger") else None
     return [
-        score_interval(usecase, champion, start, end, warehouse_url, run_id, challenger).summary()
+        score_interval(
+            usecase, champion, start, end, warehouse_url, run_id, challenger, canary=models.get("canary")
+        ).summary()
         for start, end in map(parse_interval, intervals)
     ]
-
-
-def _empty_predictions() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "usecase": pd.Series(dtype=str),
-            "entity_id": pd.Series(dtype=str),
-            "as_of": pd.Series(dtype="datetime64[ns, UTC]"),
-            "interval_start": pd.Series(dtype="datetime64[ns, UTC]"),
-            "score": pd.Series(dtype=float),
-            "decision": pd.Series(dtype="Int64"),
-            "model_name": pd.Series(dtype=str),
-            "model_version": pd.Series(dtype=str),
-            "training_run_id": pd.Series(dtype=str),
-            "feature_service": pd.Series(dtype=str),
-            "airflow_run_id": pd.Series(dtype=str),
-        }
-    )
-
-
-def _predictions(
-    usecase: UseCase,
-    model: PinnedModel,
-    features: pd.DataFrame,
-    scores: Any,
-    start: dt.datetime,
-    end: dt.datetime,
-    airflow_run_id: str,
-) -> pd.DataFrame:
-    scores = np.asarray(scores, dtype=float)
-    decision = (
-        pd.array((scores >= model.threshold).astype(int), dtype="Int64")
-        if model.threshold is not None
-        else pd.array([None] * len(scores), dtype="Int64")
-    )
-    return pd.DataFrame(
-        {
-            "usecase": usecase.name,
-            "entity_id": features[usecase.entity.name].astype(str).to_numpy(),
-            "as_of": pd.Timestamp(end),
-            "interval_start": pd.Timestamp(start),
-            "score": scores,
-            "decision": decision,
-            "model_name": model.name,
-            "model_version": model.version,
-            "training_run_id": model.training_run_id,
-            "feature_service": model.feature_service,
-            "airflow_run_id": airflow_run_id,
-        }
-    ).astype(_empty_predictions().dtypes.to_dict())
-
-
-def _info(usecase: UseCase, kind: str, start: dt.datetime, end: dt.datetime, file: Any) -> partitions.PartitionInfo:
-    return partitions.PartitionInfo(
-        usecase=usecase.name,
-        dataset=DATASETS[kind],
-        key=partitions.partition_key(start, end),
-        interval_start=start.isoformat(),
-        interval_end=end.isoformat(),
-        rows=file.rows,
-        content_hash=file.content_hash,
-        empty=file.rows == 0,
-        status=PREDICTIONS_ZONE,
-    )
-
-
-def _write_skipped(usecase: UseCase, key: str, ids: list) -> Path | None:
-    """List the entities that were not scored; none: remove an older run's list of this interval."""
-    path = settings.data_dir(PREDICTIONS_ZONE, usecase.name, "skipped") / f"{key}.json"
-    if not ids:
-        path.unlink(missing_ok=True)
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"interval": key, "reason": "no feature values", "entities": ids}, default=str))
-    tmp.replace(path)
-    return path
 
 
 def latest_predictions(usecase: UseCase, warehouse_url: str) -> dict | None:

@@ -7,6 +7,8 @@ Debounce, in the order checked:
 
 1. no evidence tonight: ``not_needed``;
 2. a ``<use case>_train`` run is queued or running: ``suppressed_in_flight``;
+   a canary is running (``rollout.mode: canary``): ``suppressed_canary``, until it is
+   promoted or rolled back (the monitor and the canary never act on models at once);
 3. a retrain was triggered less than ``cooldown_days`` ago: ``suppressed_cooldown``;
 4. a retrain for this drift (same onset) already replaced the champion, and the new
    champion's own live metric does not show it failing: ``watching_new_champion``;
@@ -43,7 +45,8 @@ IN_FLIGHT = "suppressed_in_flight"
 COOLDOWN = "suppressed_cooldown"
 WAITING = "waiting_for_labels"
 WATCHING = "watching_new_champion"
-ACTIONS = (TRIGGERED, NOT_NEEDED, IN_FLIGHT, COOLDOWN, WATCHING, WAITING)
+CANARY_RUNNING = "suppressed_canary"
+ACTIONS = (TRIGGERED, NOT_NEEDED, IN_FLIGHT, CANARY_RUNNING, COOLDOWN, WATCHING, WAITING)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ def decide(
     previous_night: dict[str, Any] | None,
     last_trigger: dict[str, Any] | None,
     in_flight: int,
+    canary: str | None = None,
 ) -> Decision:
     """The retrain decision of one night.
 
@@ -144,6 +148,7 @@ def decide(
         previous_night: the history record of the night before (its ``onset``, ``evidence``), if any.
         last_trigger: the newest earlier ``triggered`` decision, if any.
         in_flight: queued or running runs of the train DAG.
+        canary: the running canary, as a person reads it (None: no canary).
     """
     found = evidence_of(ev, spec)
     night = ev.night.isoformat()
@@ -155,6 +160,10 @@ def decide(
     common["drifted_features"] = list(ev.drifted_features)
     if in_flight:
         return Decision(IN_FLIGHT, f"{in_flight} training run(s) queued or running; not triggering another", **common)
+    if canary:
+        return Decision(
+            CANARY_RUNNING, f"{canary} is running: no retrain until it is promoted or rolled back", **common
+        )
     if last_trigger is not None:
         since = ev.night - dt.datetime.fromisoformat(last_trigger["night"])
         if since < dt.timedelta(days=spec.cooldown_days):

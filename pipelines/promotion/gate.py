@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import UseCase
+from pipelines.promotion import canary
 from pipelines.promotion.decisions import decisions_dir, write_record
 from pipelines.promotion.policy import Evaluation, decide
 from pipelines.stores import mlflow_store
@@ -81,7 +82,8 @@ def gate(
     existing = client.get_model_version(name, version)
     record_path = decisions_dir(usecase) / f"v{version}.json"
     earlier = json.loads(record_path.read_text()) if record_path.exists() else None
-    if earlier and (existing.tags.get("decision") or mlflow_store.alias_version(client, name, CHAMPION) == version):
+    judged = existing.tags.get("decision") or mlflow_store.alias_version(client, name, CHAMPION) == version
+    if earlier and (judged or canary.read_record(usecase, version)):
         # Judged already (a retried task): keep that decision; finish its tags if a crash cut them short.
         log.info("version %s was already judged: %s", version, earlier["decision"])
         _tag_version(client, name, version, earlier, record_path)
@@ -94,11 +96,14 @@ def gate(
             threshold = mlflow_store.decision_threshold(client.get_model_version(name, champion_version))
             theirs = evaluate(client, usecase, champion_version, holdout, threshold)
         decision = decide(mine, theirs, spec.promotion, spec.primary_metric, usecase.task, force)
+        # Under rollout.mode canary a passing challenger serves a share of the entities first (not the
+        # first model, which has no champion to be compared with, nor a forced promotion).
+        staged = decision.promote and theirs is not None and not decision.forced and usecase.rollout.mode == "canary"
         record = {
             "kind": "promotion",
             "model": name,
             "version": version,
-            "decision": "promoted" if decision.promote else "rejected",
+            "decision": "canary" if staged else "promoted" if decision.promote else "rejected",
             "forced": decision.forced,
             "reason": decision.reason,
             "checks": [asdict(c) for c in decision.checks],
@@ -113,12 +118,26 @@ def gate(
         # The record is written before the alias moves: a crash in between leaves a record that a
         # retry finds (above) instead of judging the version again against itself.
         path = write_record(usecase, f"v{version}.json", record)
-        if not decision.promote or mlflow_store.move_champion(client, name, version, champion_version):
+        if not decision.promote:
+            break
+        if staged:
+            assert champion_version is not None
+            if canary.start(client, usecase, version, champion_version, _day(record), decision.reason):
+                break
+        elif mlflow_store.move_champion(client, name, version, champion_version):
             break
     else:
         raise RuntimeError(f"the champion of {name} kept moving during {MAX_ATTEMPTS} evaluations: try again")
     _tag_version(client, name, version, record, path)
     return metrics.json_safe(record)
+
+
+def _day(record: dict[str, Any]) -> str:
+    """The day a canary starts: the end of the training window (the day after the newest holdout day)."""
+    if record.get("training_window_end"):
+        return str(record["training_window_end"])
+    newest = max(record["holdout_days"]) if record["holdout_days"] else record["decided_at"][:10]
+    return (dt.datetime.fromisoformat(newest).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)).isoformat()
 
 
 def _tag_version(client: Any, name: str, version: str, record: dict[str, Any], path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pipelines.config import UseCase
+from pipelines.promotion.canary import CANARY
 from pipelines.promotion.decisions import decisions_dir
 from pipelines.stores import mlflow_store
 from pipelines.stores.mlflow_store import CHALLENGER, CHAMPION, PREVIOUS
@@ -22,11 +23,15 @@ def model_status(usecase: UseCase) -> dict[str, Any] | None:
     name = mlflow_store.model_name(usecase)
     records = sorted(decisions_dir(usecase).glob("*.json"), key=lambda p: p.stat().st_mtime)
     latest = json.loads(records[-1].read_text()) if records else None
+    if latest and latest.get("kind") == "rollout":  # a stage change of a canary: its newest stage
+        stage = latest["stages"][-1]
+        latest = {"kind": "rollout", "version": latest["version"], "decision": stage["stage"],
+                  "reason": f"{stage['by']}: {stage['reason']}", "decided_at": stage["day"]}  # fmt: skip
     return {
         "model": name,
         "versions": len(mlflow_store.version_numbers(client, name)),
         "aliases": {
-            alias: mlflow_store.alias_version(client, name, alias) for alias in (CHAMPION, CHALLENGER, PREVIOUS)
+            alias: mlflow_store.alias_version(client, name, alias) for alias in (CHAMPION, CHALLENGER, CANARY, PREVIOUS)
         },
         "latest_decision": {
             k: latest.get(k) for k in ("kind", "version", "decision", "reason", "decided_at", "changed")

@@ -21,8 +21,10 @@ PREDICTIONS, SHADOW = "predictions", "shadow_predictions"
 
 COLUMNS = [
     "usecase", "entity_id", "as_of", "interval_start", "score", "decision", "model_name", "model_version",
-    "training_run_id", "feature_service", "airflow_run_id",
+    "stage", "training_run_id", "feature_service", "airflow_run_id",
 ]  # fmt: skip
+# Columns added after the first release: added to an existing table by the first write that needs them.
+ADDED = {"stage": "ALTER TABLE %(fullname)s ADD COLUMN stage VARCHAR(16)"}
 
 
 def table(name: str, metadata: sa.MetaData) -> sa.Table:
@@ -38,6 +40,8 @@ def table(name: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column("decision", sa.Integer, nullable=True),  # score >= threshold (classification)
         sa.Column("model_name", sa.String(128), nullable=False),
         sa.Column("model_version", sa.String(32), nullable=False),
+        # champion or canary (serving), challenger (shadow only); null in rows written before stages existed
+        sa.Column("stage", sa.String(16), nullable=True),
         sa.Column("training_run_id", sa.String(64), nullable=False),
         sa.Column("feature_service", sa.String(128), nullable=False),
         sa.Column("airflow_run_id", sa.String(256), nullable=False),
@@ -56,6 +60,7 @@ def interval_writer(url: str, usecase: str, as_of: dt.datetime, names: list[str]
     tables = {name: table(name, metadata) for name in names}
     try:
         metadata.create_all(engine, checkfirst=True)
+        _add_columns(engine, tables.values())
         as_of = to_naive_utc(as_of)
         with engine.begin() as conn:
             for target in tables.values():
@@ -80,8 +85,26 @@ def replace_interval(url: str, name: str, usecase: str, as_of: dt.datetime, rows
     return written
 
 
+def _add_columns(engine: sa.Engine, tables: Iterable[sa.Table]) -> None:
+    """Add the columns of :data:`ADDED` a table made by an earlier release lacks (nullable: old rows keep null)."""
+    inspector = sa.inspect(engine)
+    for target in tables:
+        have = {c["name"] for c in inspector.get_columns(target.name, schema=target.schema)}
+        for name, statement in ADDED.items():
+            if name in have:
+                continue
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.DDL(statement).against(target))
+            except sa.exc.DBAPIError:  # another writer added it first
+                columns = sa.inspect(engine).get_columns(target.name, schema=target.schema)
+                if name not in {c["name"] for c in columns}:
+                    raise
+
+
 def _records(chunk: pd.DataFrame) -> list[dict]:
     frame = chunk[COLUMNS].copy()
+    frame["stage"] = frame["stage"].astype(object).where(frame["stage"].notna(), None)
     for column in ("as_of", "interval_start"):
         frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_localize(None).dt.to_pydatetime()
     frame["decision"] = frame["decision"].astype(object).where(frame["decision"].notna(), None)

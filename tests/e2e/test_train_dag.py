@@ -72,7 +72,12 @@ def test_train_twice_then_roll_back_through_airflow(dags, labelled_home, capsys)
     capsys.readouterr()  # what the runs above logged (warnings of the libraries) is not the status
     assert main(["status", "--json"]) == 0
     model = json.loads(capsys.readouterr().out)["usecases"]["churn"]["model"]
-    assert model["versions"] == 2 and model["aliases"] == {"champion": "1", "challenger": "2", "previous": None}
+    assert model["versions"] == 2 and model["aliases"] == {
+        "champion": "1",
+        "challenger": "2",
+        "canary": None,
+        "previous": None,
+    }
     assert model["latest_decision"]["kind"] == "rollback"
 
     from pipelines.config import get_usecase

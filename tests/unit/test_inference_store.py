@@ -8,14 +8,15 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from pipelines.inference.batch import SignatureMismatch, _empty_predictions, check_signature
+from pipelines.inference.batch import SignatureMismatch, check_signature
+from pipelines.inference.rows import empty_predictions
 from pipelines.stores import partitions, warehouse
 
 END = dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
 
 
 def _rows(ids, version="1", score=0.5) -> pd.DataFrame:
-    frame = _empty_predictions()
+    frame = empty_predictions()
     return pd.concat(
         [
             frame,
@@ -59,6 +60,29 @@ def test_replacing_an_interval_never_duplicates_and_other_intervals_stay(url):
     assert warehouse.latest(url, warehouse.PREDICTIONS, "churn")["versions"] == ["1"]
 
 
+def test_a_table_of_an_earlier_release_gets_the_stage_column_and_keeps_its_rows(url):
+    import sqlalchemy as sa
+
+    from pipelines.stores.source import make_engine
+
+    engine = make_engine(url)
+    metadata = sa.MetaData()
+    old = warehouse.table(warehouse.PREDICTIONS, metadata)
+    old._columns.remove(old.c.stage)  # the table as the release before stages made it
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        record = _rows([7]).drop(columns="stage").iloc[0].to_dict()
+        conn.execute(old.insert(), [{**record, "as_of": END.replace(tzinfo=None), "decision": 1,
+                                     "interval_start": (END - dt.timedelta(days=1)).replace(tzinfo=None)}])  # fmt: skip
+    engine.dispose()
+    later = END + dt.timedelta(days=1)
+    new = _rows([8]).assign(as_of=pd.Timestamp(later), stage="canary")
+    warehouse.replace_interval(url, warehouse.PREDICTIONS, "churn", later, [new])
+    assert warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", later)["stage"].tolist() == ["canary"]
+    before = warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", END)
+    assert before["entity_id"].tolist() == ["7"] and before["stage"].isna().all()
+
+
 def test_a_failure_mid_write_leaves_the_old_rows(url):
     warehouse.replace_interval(url, warehouse.PREDICTIONS, "churn", END, [_rows(range(3))])
 
@@ -75,7 +99,7 @@ def test_a_failure_mid_write_leaves_the_old_rows(url):
 def test_a_chunked_partition_equals_the_whole_frame_and_appears_only_when_published(home):
     path = partitions.partition_path("predictions", "churn", "scores", "2025-01-01")
     whole = pd.concat([_rows(range(3)), _rows(range(3, 6))], ignore_index=True)
-    writer = partitions.ChunkedPartition(path, _empty_predictions())
+    writer = partitions.ChunkedPartition(path, empty_predictions())
     writer.add(whole.iloc[:3])
     writer.add(whole.iloc[3:])
     assert not path.exists()
@@ -85,7 +109,7 @@ def test_a_chunked_partition_equals_the_whole_frame_and_appears_only_when_publis
     pd.testing.assert_frame_equal(partitions.read_partition(path), whole)
     assert partitions.read_info(path).rows == 6
 
-    broken = partitions.ChunkedPartition(path, _empty_predictions())
+    broken = partitions.ChunkedPartition(path, empty_predictions())
     broken.add(_rows([7]))
     broken.discard()
     assert partitions.read_info(path).rows == 6 and not list(path.parent.glob(".*tmp*"))

@@ -52,8 +52,8 @@ def history(ev: Evidence, spec: RetrainPolicySpec = SPEC, previous: dict | None 
     }
 
 
-def decide(ev: Evidence, previous=None, last_trigger=None, in_flight=0, spec=SPEC) -> policy.Decision:
-    return policy.decide("churn", ev, spec, DELAY, previous, last_trigger, in_flight)
+def decide(ev: Evidence, previous=None, last_trigger=None, in_flight=0, spec=SPEC, canary=None) -> policy.Decision:
+    return policy.decide("churn", ev, spec, DELAY, previous, last_trigger, in_flight, canary)
 
 
 DRIFTED = {"drift_share": 0.4, "drifted_features": ["monthly_charges_latest"]}
@@ -69,6 +69,18 @@ DRIFTED = {"drift_share": 0.4, "drifted_features": ["monthly_charges_latest"]}
         ("drift, labels not matured", night(DRIFT, **DRIFTED), {}, policy.WAITING),
         ("prediction drift alone counts", night(DRIFT, prediction_drifted=True), {}, policy.WAITING),
         ("in flight beats everything", night(DRIFT, **DRIFTED), {"in_flight": 1}, policy.IN_FLIGHT),
+        (
+            "a running canary holds the retrain",
+            night(DRIFT + dt.timedelta(days=24), **DRIFTED),
+            {"canary": "the canary of v3 (since 2025-02-20)"},
+            policy.CANARY_RUNNING,
+        ),
+        (
+            "no evidence, no word of the canary",
+            night(DRIFT - dt.timedelta(days=3)),
+            {"canary": "v3"},
+            policy.NOT_NEEDED,
+        ),
         (
             "cooldown",
             night(DRIFT + dt.timedelta(days=20), **DRIFTED),

@@ -1,0 +1,198 @@
+"""A canary rollout on the labelled history, with the real registry, inference and monitor code:
+a better challenger passes the gate into a canary, serves its share of the entities (the same
+ones on every day and rerun), and is promoted on matured labels; a deliberately worse one is
+rolled back; while a canary runs, the monitor triggers no retrain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.config import RolloutSpec
+from pipelines.inference.batch import pin_models, score_intervals
+from pipelines.monitoring import monitor, policy
+from pipelines.promotion import canary, rollout
+from pipelines.promotion.gate import gate
+from pipelines.stores import mlflow_store, warehouse
+from pipelines.training.dataset import build_training_data, split_by_time
+from pipelines.training.model import Fitted, ScoringModel
+from pipelines.training.train import MODEL_ARTIFACT, pip_requirements, train_candidates
+from tests.conftest import LABELLED_END, LABELLED_START
+
+pytestmark = pytest.mark.usefixtures("labelled_home")
+
+ONE = dt.timedelta(days=1)
+STARTED = LABELLED_START + 3 * ONE  # the canary serves from day 3; days 3-10 have matured labels by the end
+DAYS = [[(STARTED + i * ONE).isoformat(), (STARTED + (i + 1) * ONE).isoformat()] for i in range(8)]
+
+
+@pytest.fixture
+def staged(churn):
+    spec = RolloutSpec(mode="canary", canary_fraction=0.3, min_days=2, max_days=9, min_rows=500, resamples=200)
+    return churn.model_copy(update={"rollout": spec})
+
+
+class Inverted:
+    """A classifier whose scores are another's turned upside down: a model that is clearly worse."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def predict_proba(self, matrix):
+        return self.inner.predict_proba(matrix)[:, ::-1]
+
+
+def _trained(usecase) -> tuple:
+    data = build_training_data(usecase, LABELLED_END)
+    best = train_candidates(usecase, data, ["logistic"]).best_result()
+    return data, best
+
+
+def _register(usecase, data, best, inverted: bool = False) -> str:
+    uri, run_id = best.model_uri, best.run_id
+    if inverted:
+        scoring = mlflow_store.load_model(best.model_uri).unwrap_python_model()
+        fitted = Fitted(scoring.fitted.kind, scoring.fitted.task, Inverted(scoring.fitted.estimator))
+        worse = ScoringModel(fitted, scoring.features, scoring.threshold)
+        with mlflow_store.start_run(mlflow_store.experiment_id(usecase.name), "inverted") as run:
+            example = data.frame[data.features].head(5)
+            uri, run_id = mlflow_store.log_model(MODEL_ARTIFACT, worse, example, pip_requirements()), run.info.run_id
+    return mlflow_store.register_challenger(usecase, uri, run_id, {"threshold": str(best.threshold)})
+
+
+def _gate(usecase, data, version: str, force: bool) -> dict:
+    context = {
+        "training_set": str(data.path), "data_hash": data.content_hash, "training_window_end": STARTED.isoformat(),
+    }  # fmt: skip
+    return gate(usecase, version, split_by_time(data.frame, usecase.training).holdout, force=force, context=context)
+
+
+def _served(url: str, table: str) -> pd.DataFrame:
+    return pd.concat(
+        [warehouse.read_interval(url, table, "churn", dt.datetime.fromisoformat(end)) for _, end in DAYS],
+        ignore_index=True,
+    )
+
+
+def test_a_better_challenger_serves_a_canary_then_is_promoted_on_matured_labels(staged, warehouse_url):
+    data, best = _trained(staged)
+    champion = _register(staged, data, best, inverted=True)
+    assert _gate(staged, data, champion, force=True)["decision"] == "promoted"  # the first model: at once
+    challenger = _register(staged, data, best)
+    record = _gate(staged, data, challenger, force=False)
+    assert record["decision"] == "canary", record["reason"]
+    client = mlflow_store.configure()
+    assert mlflow_store.alias_version(client, "churn", mlflow_store.CHAMPION) == champion
+    assert mlflow_store.alias_version(client, "churn", canary.CANARY) == challenger
+    assert client.get_model_version("churn", challenger).tags["rollout_stage"] == "canary"
+
+    models = pin_models(staged)
+    assert models["canary"] == {"version": challenger, "rollout_id": f"churn-v{challenger}", "fraction": 0.3}
+    assert models["challenger"]["version"] == challenger
+    outcomes = score_intervals(staged, models, DAYS, warehouse_url, "test")
+    served, shadow = _served(warehouse_url, "predictions"), _served(warehouse_url, "shadow_predictions")
+    by_canary = served["model_version"] == challenger
+    assert set(served.loc[by_canary, "stage"]) == {"canary"} and set(served.loc[~by_canary, "stage"]) == {"champion"}
+    assert 0.25 < by_canary.mean() < 0.35
+    assert sum(o["canary_served"] for o in outcomes) == by_canary.sum()
+    expected = rollout.canary_mask(served["entity_id"], f"churn-v{challenger}", 0.3)
+    assert (expected == by_canary.to_numpy()).all()  # the hash decides: the same entities every day
+    both = served.merge(shadow, on=["entity_id", "as_of"], suffixes=("", "_shadow"))
+    assert len(both) == len(served) == len(shadow)  # every entity has both scores: one served, one shadow
+    assert (both["model_version"] != both["model_version_shadow"]).all()
+    again = score_intervals(staged, pin_models(staged), DAYS[:1], warehouse_url, "rerun")  # a rerun: same split
+    rerun = warehouse.read_interval(warehouse_url, "predictions", "churn", dt.datetime.fromisoformat(DAYS[0][1]))
+    first = served[served["as_of"] == rerun["as_of"].iloc[0]]
+    assert again[0]["canary_served"] == outcomes[0]["canary_served"]
+    assert rerun.set_index("entity_id")["model_version"].equals(first.set_index("entity_id")["model_version"])
+
+    canary_text = monitor._canary(staged)
+    assert canary_text == f"the canary of v{challenger} (since {STARTED.date()})"
+    decision = policy.decide("churn", _drifted(), staged.monitoring.retrain, 7, None, None, 0, canary_text)
+    assert decision.action == policy.CANARY_RUNNING
+
+    early = canary.judge_night(staged, STARTED + 8 * ONE)  # day 1 of the canary has matured: too early
+    assert early["action"] == rollout.WAIT and "1 served day(s)" in early["reason"]
+    judged = canary.judge_night(staged, LABELLED_END)
+    assert judged["action"] == rollout.PROMOTE, judged["reason"]
+    assert judged["comparison"]["days"] == [d[0][:10] for d in DAYS] and judged["comparison"]["low"] > 0
+    assert mlflow_store.alias_version(client, "churn", mlflow_store.CHAMPION) == challenger
+    assert mlflow_store.alias_version(client, "churn", mlflow_store.PREVIOUS) == champion
+    assert mlflow_store.alias_version(client, "churn", canary.CANARY) is None
+    rec = canary.read_record(staged, challenger)
+    assert [s["stage"] for s in rec["stages"]] == ["canary", "full"] and rec["stages"][1]["by"] == "monitor"
+    assert [j["action"] for j in rec["judgments"]] == ["wait", "promote"]
+    assert client.get_model_version("churn", challenger).tags["rollout_stage"] == "full"
+    assert canary.judge_night(staged, LABELLED_END)["action"] == "none"  # a rerun of the night: nothing left
+    assert pin_models(staged)["canary"] is None
+
+
+def test_a_worse_canary_is_rolled_back_and_the_champion_stays(staged, warehouse_url):
+    data, best = _trained(staged)
+    champion = _register(staged, data, best)
+    _gate(staged, data, champion, force=True)
+    worse = _register(staged, data, best, inverted=True)  # the gate would reject it: put in canary directly
+    client = mlflow_store.configure()
+    assert canary.start(client, staged, worse, champion, STARTED.isoformat(), "test: a deliberately worse canary")
+    score_intervals(staged, pin_models(staged), DAYS, warehouse_url, "test")
+    judged = canary.judge_night(staged, LABELLED_END)
+    assert judged["action"] == rollout.ROLLBACK and "worse than the champion" in judged["reason"]
+    assert mlflow_store.alias_version(client, "churn", mlflow_store.CHAMPION) == champion
+    assert mlflow_store.alias_version(client, "churn", canary.CANARY) is None
+    rec = json.loads((canary.decisions_dir(staged) / canary.record_name(worse)).read_text())
+    assert [s["stage"] for s in rec["stages"]] == ["canary", "rolled_back"]
+    assert rec["stages"][1]["comparison"]["high"] < 0
+    assert client.get_model_version("churn", worse).tags["rollout_stage"] == "rolled_back"
+    # After the rollback the champion serves every entity again.
+    after = score_intervals(staged, pin_models(staged), DAYS[:1], warehouse_url, "after")
+    assert after[0]["canary_served"] == 0 and after[0]["model_version"] == champion
+
+
+def _drifted() -> policy.Evidence:
+    night = LABELLED_END
+    return policy.Evidence(
+        night=night, current_start=night - ONE, current_rows=2000, drift_share=0.9, drifted_features=["x"],
+        prediction_drifted=True,
+    )  # fmt: skip
+
+
+def test_a_new_canary_supersedes_a_running_one(staged):
+    data, best = _trained(staged)
+    champion = _register(staged, data, best)
+    _gate(staged, data, champion, force=True)
+    first, second = _register(staged, data, best), _register(staged, data, best, inverted=True)
+    client = mlflow_store.configure()
+    assert canary.start(client, staged, first, champion, STARTED.isoformat(), "first")
+    assert not canary.start(client, staged, second, "99", STARTED.isoformat(), "the champion moved meanwhile")
+    assert canary.start(client, staged, second, champion, STARTED.isoformat(), "second")
+    assert canary.running(client, staged).version == second
+    old = canary.read_record(staged, first)
+    assert old["stages"][-1]["stage"] == "rolled_back" and f"superseded by v{second}" in old["stages"][-1]["reason"]
+    assert np.isclose(canary.running(client, staged).fraction, 0.3)
+
+
+def test_a_person_promotes_or_aborts_a_canary_through_the_rollout_dags_function(staged):
+    data, best = _trained(staged)
+    champion = _register(staged, data, best)
+    _gate(staged, data, champion, force=True)
+    run = {"triggered_by": "alice", "airflow_run_id": "manual__1"}
+    with pytest.raises(canary.NoCanary, match="no canary of churn is running: nothing to promote"):
+        canary.override(staged, "promote", "ship it", run, STARTED.isoformat())
+    client = mlflow_store.configure()
+    first = _register(staged, data, best)
+    canary.start(client, staged, first, champion, STARTED.isoformat(), "gate")
+    with pytest.raises(ValueError, match="give a reason"):
+        canary.override(staged, "abort", " ", run, STARTED.isoformat())
+    aborted = canary.override(staged, "abort", "complaints from the field", run, STARTED.isoformat())
+    assert aborted == {"model": "churn", "version": first, "stage": "rolled_back", "by": "manual: alice (manual__1)"}
+    assert mlflow_store.alias_version(client, "churn", mlflow_store.CHAMPION) == champion
+    second = _register(staged, data, best)
+    canary.start(client, staged, second, champion, STARTED.isoformat(), "gate")
+    assert canary.override(staged, "promote", "looks good", run, STARTED.isoformat())["stage"] == "full"
+    assert mlflow_store.alias_version(client, "churn", mlflow_store.CHAMPION) == second
+    stage = canary.read_record(staged, second)["stages"][-1]
+    assert stage["by"] == "manual: alice (manual__1)" and stage["reason"] == "looks good"
