@@ -57,13 +57,14 @@ def build_ingest_dag(usecase: UseCase) -> None:
                 """Read, validate and publish one dataset's partition for this interval."""
                 import datetime as dt
 
-                from dagkit import interval_extra, publish_links, sqlalchemy_url, task_errors
-                from pipelines.ingestion.ingest import ingest_interval
+                from dagkit import alert_on, interval_extra, publish_links, sqlalchemy_url, task_errors
+                from pipelines.ingestion.ingest import QuarantinedPartition, ingest_interval
                 from pipelines.reporting import links
 
                 ctx = get_current_context()
                 start, end = ctx["data_interval_start"], ctx["data_interval_end"]
-                with task_errors():  # bad data fails at once: retrying cannot help; an unfinished interval waits
+                # Bad data fails at once (retrying cannot help), after its alert; an unfinished interval waits.
+                with task_errors(), alert_on(usecase, QuarantinedPartition, "quarantine"):
                     result = ingest_interval(
                         sqlalchemy_url(usecase.source.connection_id),
                         usecase,

@@ -78,13 +78,23 @@ def build_monitor_dag(usecase: UseCase) -> None:
             ctx = get_current_context()
             in_flight = ctx["ti"].get_dr_count(dag_id=train_dag_id, states=["queued", "running"])
             url = sqlalchemy_url(usecase.inference.connection_id)
-            return decide_night(usecase, ctx["data_interval_end"], url, in_flight)
+            decision = decide_night(usecase, ctx["data_interval_end"], url, in_flight)
+            if decision["action"] == "triggered":
+                from dagkit import alert
+
+                message = f"{usecase.name}: retrain {decision['run_id']}: {decision['reason']}"
+                alert(usecase, "retrain_triggered", message, run_id=decision["run_id"])
+            return decision
 
         @task
         def judge_canary() -> dict:
+            from dagkit.alerts import alert_canary
             from pipelines.promotion.canary import judge_night
 
-            return judge_night(usecase, get_current_context()["data_interval_end"])
+            judged = judge_night(usecase, get_current_context()["data_interval_end"])
+            stage = {"promote": "full", "rollback": "rolled_back"}.get(judged["action"], "")
+            alert_canary(usecase, judged.get("version"), stage, judged["reason"])
+            return judged
 
         @task.short_circuit
         def retrain_needed(action: str) -> bool:

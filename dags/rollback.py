@@ -45,7 +45,14 @@ def build_rollback_dag(usecase: UseCase) -> None:
             ctx = get_current_context()
             params, run = ctx["params"], run_facts(ctx)
             with task_errors():
-                return rollback_requested(usecase, params.get("target_version"), params.get("reason") or "", run)
+                record = rollback_requested(usecase, params.get("target_version"), params.get("reason") or "", run)
+            if record.get("changed"):
+                from dagkit import alert
+
+                alert(usecase, "rollback", f"{record['model']} champion rolled back from v{record.get('from_version')} "
+                      f"to v{record['version']} by {run.get('triggered_by')}: {params.get('reason') or ''}",
+                      version=record["version"])  # fmt: skip
+            return record
 
         move_champion()
 

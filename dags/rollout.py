@@ -42,8 +42,12 @@ def build_rollout_dag(usecase: UseCase) -> None:
 
             ctx = get_current_context()
             day = ctx["dag_run"].run_after.isoformat()  # when it was asked, for the record
+            from dagkit.alerts import alert_canary
+
             with task_errors():
-                return override(usecase, ctx["params"]["action"], ctx["params"]["reason"], run_facts(ctx), day)
+                done = override(usecase, ctx["params"]["action"], ctx["params"]["reason"], run_facts(ctx), day)
+            alert_canary(usecase, done["version"], done["stage"], f"by {done['by']}: {ctx['params']['reason']}")
+            return done
 
         decide_canary()
 

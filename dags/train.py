@@ -128,10 +128,12 @@ def build_train_dag(usecase: UseCase) -> None:
         @task
         def promote(version: str, tset: dict, outcome: dict, plan: dict) -> dict:
             from dagkit import publish_links, run_facts
+            from dagkit.alerts import alert_gate
             from pipelines.reporting import links
             from pipelines.training.run import gate_version
 
             record = gate_version(usecase, version, tset, outcome, plan, run_facts(get_current_context()))
+            alert_gate(usecase, record, plan)
             publish_links({
                 "Model card": links.model_card(usecase.name, version),
                 "Model version (MLflow)": links.mlflow_version(record["model"], version),

@@ -5,6 +5,7 @@ of it), importable as ``dagkit`` wherever Airflow parses or runs the DAG files.
 Light on purpose: DAG files import it at every parse; heavy libraries are only
 imported inside the functions that tasks call.
 
+- ``alerts``: alerts to the use case's HTTP receiver, from tasks and from failed runs
 - ``arguments``: the ``@dag(...)`` arguments every DAG of a use case shares, timetables
 - ``assets``: the assets DAGs publish and consume, and the intervals their events carry
 - ``links``: extra links of task instances to what they produced
@@ -13,6 +14,7 @@ imported inside the functions that tasks call.
 - ``usecases``: the use cases to build DAGs for (a broken file never hides the others)
 """
 
+from dagkit.alerts import alert, alert_on
 from dagkit.arguments import dag_arguments, default_args, interval_timetable, start_date
 from dagkit.assets import (
     curated_asset,
@@ -29,6 +31,8 @@ from dagkit.links import publish_links, with_links
 from dagkit.usecases import usecases
 
 __all__ = [
+    "alert",
+    "alert_on",
     "curated_asset",
     "dag_arguments",
     "default_args",

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable
 
+from dagkit.alerts import failure_callbacks
 from pipelines.config import UseCase
 
 
@@ -15,6 +16,7 @@ def default_args(usecase: UseCase) -> dict[str, Any]:
         "owner": usecase.owner,
         "retries": usecase.schedule.retries,
         "retry_delay": dt.timedelta(minutes=usecase.schedule.retry_delay_minutes),
+        **failure_callbacks(usecase),
     }
 
 

@@ -12,6 +12,7 @@ usable when one of them is bad.
 - ``loader``: reading files, one parse per version of a file
 """
 
+from pipelines.config.alerts import AlertsSpec
 from pipelines.config.data import (
     ColumnSpec,
     DatasetSpec,
@@ -38,6 +39,7 @@ from pipelines.config.usecase import UseCase
 __all__ = [
     "CANDIDATE_KINDS",
     "SIMULATION_DEFAULT_POPULATION",
+    "AlertsSpec",
     "CandidateSpec",
     "ColumnSpec",
     "ColumnType",

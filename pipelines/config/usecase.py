@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pipelines.config.alerts import AlertsSpec
 from pipelines.config.checks import cross_reference_problems
 from pipelines.config.data import EntitySpec, FeaturesSpec, LabelSpec, ScheduleSpec, SourceSpec
 from pipelines.config.lifecycle import InferenceSpec, MonitoringSpec, TrainingSpec
@@ -44,6 +45,9 @@ class UseCase(Strict):
     rollout: RolloutSpec = Field(
         default_factory=RolloutSpec,
         description="How a challenger that passed the gate replaces the champion (direct, or a canary first).",
+    )
+    alerts: AlertsSpec | None = Field(
+        default=None, description="Optional: alerts to an HTTP receiver on failures and model events."
     )
     simulation: SimulationSpec | None = Field(
         default=None, description="Optional: a simulated source for `mlops demo` and `mlops simulate`."

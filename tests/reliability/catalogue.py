@@ -192,6 +192,16 @@ def case_duplicate_usecase(w: World) -> None:
     assert any("churn" in str(e) and "copy.yaml" in str(e) for e in found.errors.values()), found.errors
 
 
+@case("config", "a canary rollout that cannot work (share, length, cooldown)", "refused", "the field and why")
+def case_impossible_rollout(w: World) -> None:
+    with refused(_config_error(), "rollout.canary_fraction"):
+        _load(w.config(lambda raw: raw.update(rollout={"mode": "canary", "canary_fraction": 1.5})))
+    with refused(_config_error(), "rollout.max_days", "label.delay_days"):
+        _load(w.config(lambda raw: raw.update(rollout={"mode": "canary", "min_days": 2, "max_days": 5})))
+    with refused(_config_error(), "rollout.max_days", "cooldown_days"):
+        _load(w.config(lambda raw: raw.update(rollout={"mode": "canary", "max_days": 12})))
+
+
 @case("config", "a column name holding SQL", "refused", "the name and what a name may hold")
 def case_crafted_column(w: World) -> None:
     def crafted(raw: dict) -> None:
@@ -510,6 +520,17 @@ def case_unknown_candidate(w: World) -> None:
 
     with refused(BadInput, "forest", "xgboost"):
         plan_request(w.churn, {"candidates": ["forest"]}, DAY, "manual")
+
+
+@case("form", "a canary override with no canary running, or without a reason", "refused", "what is missing")
+def case_canary_override(w: World) -> None:
+    from pipelines.promotion import canary
+
+    staged = w.churn.model_copy(update={"rollout": w.churn.rollout.model_copy(update={"mode": "canary"})})
+    with refused(ValueError, "give a reason"):
+        canary.override(staged, "promote", "  ", {}, DAY.isoformat())
+    with refused(canary.NoCanary, "no canary of churn is running"):
+        canary.override(staged, "abort", "complaints", {}, DAY.isoformat())
 
 
 @case("form", "a window end that is not a date, or has no time zone", "refused", "the value and the expected form")
