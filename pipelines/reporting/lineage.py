@@ -60,9 +60,11 @@ def trace(usecase: UseCase, day: dt.date, warehouse_url: str) -> dict[str, Any]:
         raise LookupError(
             f"no {usecase.name} predictions for {key} ({path}): run {usecase.dag_id('batch_inference')} for that day"
         )
-    served = partitions.read_partition(
-        path, columns=["model_name", "model_version", "training_run_id", "feature_service", "airflow_run_id"]
-    )
+    columns = ["model_name", "model_version", "training_run_id", "feature_service", "airflow_run_id"]
+    if _has_stage(path):
+        served = partitions.read_partition(path, columns=[*columns, "stage"])
+    else:  # written before stages existed
+        served = partitions.read_partition(path, columns=columns).assign(stage=None)
     versions = sorted(served["model_version"].astype(str).unique())
     models = []
     client = mlflow_store.configure()
@@ -88,6 +90,7 @@ def trace(usecase: UseCase, day: dt.date, warehouse_url: str) -> dict[str, Any]:
                 "model": str(rows["model_name"].iloc[0]),
                 "version": version,
                 "rows_scored": len(rows),
+                "served_as": sorted({str(v) for v in rows["stage"].dropna()}),  # champion, canary
                 "scored_by_airflow_run": str(rows["airflow_run_id"].iloc[0]),
                 "training_run": run_info,
                 "parent_training_run_id": record.get("training_run_id"),
@@ -199,3 +202,9 @@ def render(record: dict[str, Any]) -> str:
                 + (f"; train run {d['run_id']}" if d["run_id"] else "")
             )
     return "\n".join(lines)
+
+
+def _has_stage(path: Any) -> bool:
+    import pyarrow.parquet as pq
+
+    return "stage" in pq.read_schema(path).names

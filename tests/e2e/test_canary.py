@@ -17,6 +17,7 @@ from pipelines.inference.batch import pin_models, score_intervals
 from pipelines.monitoring import monitor, policy
 from pipelines.promotion import canary, rollout
 from pipelines.promotion.gate import gate
+from pipelines.reporting import lineage
 from pipelines.stores import mlflow_store, warehouse
 from pipelines.training.dataset import build_training_data, split_by_time
 from pipelines.training.model import Fitted, ScoringModel
@@ -109,6 +110,9 @@ def test_a_better_challenger_serves_a_canary_then_is_promoted_on_matured_labels(
     first = served[served["as_of"] == rerun["as_of"].iloc[0]]
     assert again[0]["canary_served"] == outcomes[0]["canary_served"]
     assert rerun.set_index("entity_id")["model_version"].equals(first.set_index("entity_id")["model_version"])
+
+    traced = lineage.trace(staged, STARTED.date(), warehouse_url)  # the lineage of a day names the stages
+    assert {m["version"]: m["served_as"] for m in traced["models"]} == {champion: ["champion"], challenger: ["canary"]}
 
     canary_text = monitor._canary(staged)
     assert canary_text == f"the canary of v{challenger} (since {STARTED.date()})"
