@@ -16,7 +16,9 @@ that just ended.
 3. **judge_canary** (only under `rollout.mode: canary`): the running canary's
    matured live metric against the champion's on the same entities and days;
    promotes it to every entity, rolls it back, or waits (recorded in
-   `reports/<use case>/decisions/rollout-v<version>.json`).
+   `reports/<use case>/decisions/rollout-v<version>.json`). Under
+   `rollout.approval: required` a promotion is asked of a person instead
+   (**ask_for_approval** triggers `<use case>_rollout` once per canary).
 4. **decide**: the retrain policy (thresholds, cooldown, a training run in flight,
    labels of the new regime) gives one decision, recorded in `retrain_decisions`.
 5. **retrain_needed** / **trigger_retrain**: only for a `triggered` decision, an
@@ -86,7 +88,7 @@ def build_monitor_dag(usecase: UseCase) -> None:
                 alert(usecase, "retrain_triggered", message, run_id=decision["run_id"])
             return decision
 
-        @task
+        @task(multiple_outputs=True)
         def judge_canary() -> dict:
             from dagkit.alerts import alert_canary
             from pipelines.promotion.canary import judge_night
@@ -112,7 +114,21 @@ def build_monitor_dag(usecase: UseCase) -> None:
         wait >> measured
         decision = decide(measured)
         if usecase.rollout.mode == "canary":  # judged before the night's retrain decision, which it informs
-            measured >> judge_canary() >> decision
+            judged = judge_canary()
+            measured >> judged >> decision
+            if usecase.rollout.approval == "required":  # the step to full waits for a person's answer
+
+                @task.short_circuit
+                def approval_needed(action: str) -> bool:
+                    return action == "approval"
+
+                approval_needed(judged["action"]) >> TriggerDagRunOperator(
+                    task_id="ask_for_approval",
+                    trigger_dag_id=usecase.dag_id("rollout"),
+                    trigger_run_id=judged["approval_run_id"],
+                    conf={"action": "approval", "reason": judged["reason"]},
+                    skip_when_already_exists=True,  # one request per canary: later nights find it
+                )
         retrain_needed(decision["action"]) >> TriggerDagRunOperator(
             task_id="trigger_retrain",
             trigger_dag_id=train_dag_id,

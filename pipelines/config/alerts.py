@@ -17,6 +17,7 @@ AlertEvent = Literal[
     "canary_promoted",
     "canary_rolled_back",
     "rollback",
+    "approval_waiting",
 ]
 EVENTS: tuple[str, ...] = get_args(AlertEvent)
 

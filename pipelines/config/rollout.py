@@ -48,6 +48,20 @@ class RolloutSpec(Strict):
         default=0.9, gt=0.5, lt=1, description="Confidence of the bootstrap interval of the difference."
     )
     resamples: int = Field(default=500, ge=100, le=20_000, description="Bootstrap resamples (seeded).")
+    approval: Literal["none", "required"] = Field(
+        default="none",
+        description="required: a canary the monitor would promote waits for a person's answer in the Airflow UI "
+        "(Required Actions, or the REST API): promote, or roll back.",
+    )
+    approvers: list[str] = Field(
+        default_factory=list, description="Airflow user ids who may answer (empty: any user who may run the DAG)."
+    )
+    approval_timeout_hours: float = Field(
+        default=48, gt=0, description="An unanswered request takes approval_default after this many hours."
+    )
+    approval_default: Literal["promote", "abort"] = Field(
+        default="abort", description="What an unanswered request does once approval_timeout_hours have passed."
+    )
 
     @model_validator(mode="after")
     def _days(self) -> RolloutSpec:
@@ -81,6 +95,16 @@ def rollout_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
     monitoring = raw.get("monitoring") if isinstance(raw.get("monitoring"), dict) else {}
+    timeout = rollout.get("approval_timeout_hours", defaults["approval_timeout_hours"].default)
+    period = _period_hours(monitoring.get("schedule", "0 0 * * *"))
+    if rollout.get("approval") == "required" and isinstance(timeout, int | float) and period and timeout < period:
+        problems.append(
+            (
+                "rollout.approval_timeout_hours",
+                f"{timeout} hours is shorter than a night of the monitor ({period:g} hours): the request would "
+                "time out before a person sees it",
+            )
+        )
     retrain = monitoring.get("retrain") if isinstance(monitoring.get("retrain"), dict) else {}
     cooldown = retrain.get("cooldown_days", RetrainPolicySpec.model_fields["cooldown_days"].default)
     if isinstance(max_days, int) and isinstance(cooldown, int) and max_days > cooldown:
@@ -92,3 +116,12 @@ def rollout_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
     return problems
+
+
+def _period_hours(cron: Any) -> float | None:
+    from pipelines.config.types import cron_period
+
+    try:
+        return cron_period(str(cron)).total_seconds() / 3600
+    except Exception:  # a bad schedule is reported by its own field
+        return None

@@ -91,6 +91,18 @@ def start(client: Any, usecase: UseCase, version: str, expected_champion: str, d
     return True
 
 
+def resume(client: Any, usecase: UseCase, version: str) -> None:
+    """Finish a :func:`start` a crash cut short between its record and its alias (a retried gate)."""
+    name = mlflow_store.model_name(usecase)
+    record = read_record(usecase, version)
+    if record is None or record["stages"][-1]["stage"] != rollout.CANARY_STAGE:
+        return
+    with named_lock("registry", name):
+        if mlflow_store.alias_version(client, name, CANARY) is None:
+            client.set_registered_model_alias(name, CANARY, version)
+    _tag(client, name, version, rollout.CANARY_STAGE, record["stages"][-1]["reason"])
+
+
 def running(client: Any, usecase: UseCase) -> Canary | None:
     """The canary of the use case's model, or None; a stage change a crash cut short is finished first."""
     name = mlflow_store.model_name(usecase)
@@ -173,6 +185,60 @@ def override(usecase: UseCase, action: str, reason: str, run: dict[str, str], da
     return {"model": record["model"], "version": current.version, "stage": last["stage"], "by": who}
 
 
+def approval_request(usecase: UseCase) -> dict[str, str]:
+    """What the person asked to approve reads: the canary's newest figures and its gate decision.
+
+    Raises:
+        NoCanary: no canary is running.
+    """
+    client = mlflow_store.configure()
+    current = running(client, usecase)
+    if current is None:
+        raise NoCanary(f"no canary of {mlflow_store.model_name(usecase)} is running: nothing to approve")
+    record = read_record(usecase, current.version) or {}
+    judgments = record.get("judgments") or []
+    figures = (record.get("approval") or {}).get("judgment") or (judgments[-1]["reason"] if judgments else "none yet")
+    gate = decisions_dir(usecase) / f"v{current.version}.json"
+    gate_reason = json.loads(gate.read_text()).get("reason", "") if gate.exists() else "(no gate record)"
+    spec = usecase.rollout
+    body = "\n".join(
+        [
+            f"**{usecase.name} v{current.version}** has served {current.fraction:.0%} of the entities since "
+            f"{current.started[:10]} against champion v{current.champion}.",
+            "",
+            f"**The canary's live figures:** {figures}",
+            "",
+            f"**The gate's decision** (`{gate}`): {gate_reason}",
+            "",
+            f"Promote: it serves every entity. Roll back: the champion serves everyone again. Unanswered after "
+            f"{spec.approval_timeout_hours:g} hours: {spec.approval_default}.",
+        ]
+    )
+    subject = f"Promote {usecase.name} v{current.version} from canary to every entity?"
+    return {"subject": subject, "body": body, "version": current.version}
+
+
+def answer(usecase: UseCase, action: str, answered: dict[str, Any] | None, day: str) -> dict[str, Any]:
+    """Apply a person's answer to an approval request (``answered``: who and when; None: it timed out).
+
+    Raises:
+        NoCanary: the canary ended meanwhile (nothing changes).
+    """
+    client = mlflow_store.configure()
+    current = running(client, usecase)
+    if current is None:
+        raise NoCanary(f"no canary of {mlflow_store.model_name(usecase)} is running: the answer changes nothing")
+    user = (answered or {}).get("by") or {}
+    who = f"approval: {user.get('name') or user.get('id')}" if user else "approval: timed out"
+    when = (answered or {}).get("at") or day
+    reason = ("approved" if action == rollout.PROMOTE else "rejected") + f" at {when}" + (
+        "" if user else f" (no answer: rollout.approval_default is {usecase.rollout.approval_default})"
+    )  # fmt: skip
+    record = finish(client, usecase, current, action, who, reason, day, answered_by=user or None, answered_at=when)
+    mlflow_store.set_version_tags(client, record["model"], current.version, {"rollout_answered_by": who})
+    return {"model": record["model"], "version": current.version, "stage": record["stages"][-1]["stage"], "by": who}
+
+
 def _tag(client: Any, name: str, version: str, stage: str, reason: str) -> None:
     mlflow_store.set_version_tags(client, name, version, {"rollout_stage": stage, "rollout_reason": reason[:4000]})
 
@@ -186,7 +252,8 @@ def judge_night(usecase: UseCase, night_end: dt.datetime) -> dict[str, Any]:
     canary = running(client, usecase)
     night = night_end.isoformat()
     if canary is None:
-        return {"night": night, "action": "none", "reason": "no canary is running"}
+        return {"night": night, "version": None, "action": "none", "reason": "no canary is running",
+                "approval_run_id": None}  # fmt: skip
     spec = usecase.rollout
     matured_end = night_end - dt.timedelta(days=usecase.label.delay_days)
     days = (matured_end - dt.datetime.fromisoformat(canary.started)).days
@@ -202,13 +269,20 @@ def judge_night(usecase: UseCase, night_end: dt.datetime) -> dict[str, Any]:
         paired = rollout.pairs(served, shadow.drop(columns=[data.TARGET]), canary.version)
         comparison = rollout.compare(paired, usecase.task, _primary(usecase), thresholds, spec)
     action, reason = rollout.judge(comparison, spec, canary.days_running(night_end))
-    judgment = {"night": night, "version": canary.version, "action": action, "reason": reason,
-                "comparison": comparison.to_dict()}  # fmt: skip
     record = read_record(usecase, canary.version)
     assert record is not None
+    asked = record.get("approval")
+    if asked or (action == rollout.PROMOTE and spec.approval == "required"):
+        # A person decides the step to full: asked once (the rollout DAG's run), then waited for.
+        asked = asked or {"asked": night, "run_id": f"approval__v{canary.version}", "judgment": reason}
+        record["approval"] = asked
+        action = rollout.APPROVAL
+        reason = f"waiting since {asked['asked'][:10]} for a person's answer ({usecase.dag_id('rollout')}): {reason}"
+    judgment = {"night": night, "version": canary.version, "action": action, "reason": reason,
+                "comparison": comparison.to_dict(), "approval_run_id": asked and asked["run_id"]}  # fmt: skip
     record["judgments"] = [j for j in record["judgments"] if j["night"] != night] + [judgment]
     write_record(usecase, record_name(canary.version), record)
-    if action != rollout.WAIT:
+    if action in (rollout.PROMOTE, rollout.ROLLBACK):
         finish(client, usecase, canary, action, "monitor", reason, night, comparison=comparison.to_dict())
     log.info("%s canary v%s, night %s: %s (%s)", usecase.name, canary.version, night[:10], action, reason)
     return judgment

@@ -86,6 +86,8 @@ def gate(
     if earlier and (judged or canary.read_record(usecase, version)):
         # Judged already (a retried task): keep that decision; finish its tags if a crash cut them short.
         log.info("version %s was already judged: %s", version, earlier["decision"])
+        if earlier["decision"] == "canary":
+            canary.resume(client, usecase, version)
         _tag_version(client, name, version, earlier, record_path)
         return earlier
     mine = evaluate(client, usecase, version, holdout, mlflow_store.decision_threshold(existing))

@@ -24,7 +24,7 @@ import pandas as pd
 from pipelines.config import RolloutSpec
 from pipelines.training import metrics
 
-WAIT, PROMOTE, ROLLBACK = "wait", "promote", "rollback"
+WAIT, PROMOTE, ROLLBACK, APPROVAL = "wait", "promote", "rollback", "approval"
 CANARY_STAGE, CHAMPION_STAGE, FULL_STAGE, ROLLED_BACK_STAGE = "canary", "champion", "full", "rolled_back"
 
 

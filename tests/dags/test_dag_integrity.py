@@ -156,7 +156,8 @@ def test_a_broken_use_case_file_is_an_import_error_and_the_other_use_cases_keep_
     assert not [d for d in bag.dag_ids if d.startswith("store_sales_")]
 
 
-def test_a_canary_rollout_adds_the_judgment_to_the_monitor_and_a_rollout_dag(tmp_path, monkeypatch):
+@pytest.mark.parametrize("approval", ["none", "required"])
+def test_a_canary_rollout_adds_the_judgment_to_the_monitor_and_a_rollout_dag(tmp_path, monkeypatch, approval):
     import shutil
 
     import yaml
@@ -165,7 +166,7 @@ def test_a_canary_rollout_adds_the_judgment_to_the_monitor_and_a_rollout_dag(tmp
     for path in settings.configs_dir().glob("*.yaml"):
         shutil.copy(path, tmp_path / path.name)
     raw = yaml.safe_load((tmp_path / "churn.yaml").read_text())
-    raw["rollout"] = {"mode": "canary", "max_days": 10}
+    raw["rollout"] = {"mode": "canary", "max_days": 10, "approval": approval}
     raw["monitoring"]["retrain"]["cooldown_days"] = 14
     (tmp_path / "churn.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     monkeypatch.setenv("MLOPS_CONFIGS", str(tmp_path))
@@ -176,5 +177,13 @@ def test_a_canary_rollout_adds_the_judgment_to_the_monitor_and_a_rollout_dag(tmp
     rollout = bag.dags["churn_rollout"]
     assert rollout.schedule is None and set(rollout.params) == {"action", "reason"}
     monitor = bag.dags["churn_drift_monitor"]
-    assert monitor.get_task("judge_canary").downstream_task_ids == {"decide"}
+    if approval == "none":
+        assert rollout.task_ids == ["decide_canary"]
+        assert monitor.get_task("judge_canary").downstream_task_ids == {"decide"}
+    else:  # a person is asked (Airflow's human-in-the-loop branch operator) before a canary goes to everyone
+        assert rollout.get_task("ask_approval").downstream_task_ids == {"promote_canary", "roll_back_canary"}
+        assert rollout.get_task("route").downstream_task_ids == {"decide_canary", "prepare_approval"}
+        assert {"decide", "approval_needed"} <= monitor.get_task("judge_canary").downstream_task_ids
+        assert monitor.get_task("approval_needed").downstream_task_ids == {"ask_for_approval"}
+        assert set(rollout.params.get_param("action").schema["enum"]) == {"promote", "abort", "approval"}
     assert "judge_canary" not in bag.dags["store_sales_drift_monitor"].task_ids

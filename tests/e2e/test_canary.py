@@ -90,6 +90,9 @@ def test_a_better_challenger_serves_a_canary_then_is_promoted_on_matured_labels(
     assert mlflow_store.alias_version(client, "churn", mlflow_store.CHAMPION) == champion
     assert mlflow_store.alias_version(client, "churn", canary.CANARY) == challenger
     assert client.get_model_version("churn", challenger).tags["rollout_stage"] == "canary"
+    client.delete_registered_model_alias("churn", canary.CANARY)  # as if a crash cut the gate short
+    assert _gate(staged, data, challenger, force=False)["decision"] == "canary"  # its retry finishes the start
+    assert mlflow_store.alias_version(client, "churn", canary.CANARY) == challenger
 
     models = pin_models(staged)
     assert models["canary"] == {"version": challenger, "rollout_id": f"churn-v{challenger}", "fraction": 0.3}
@@ -200,3 +203,123 @@ def test_a_person_promotes_or_aborts_a_canary_through_the_rollout_dags_function(
     assert mlflow_store.alias_version(client, "churn", mlflow_store.CHAMPION) == second
     stage = canary.read_record(staged, second)["stages"][-1]
     assert stage["by"] == "manual: alice (manual__1)" and stage["reason"] == "looks good"
+
+
+@pytest.fixture
+def approving(staged, tmp_path, monkeypatch):
+    """Configs whose churn asks a person before a canary goes to every entity; the DAGs built from them."""
+    import shutil
+
+    import yaml
+
+    from pipelines import settings
+
+    configs = tmp_path / "configs"
+    shutil.copytree(settings.configs_dir(), configs)
+    raw = yaml.safe_load((configs / "churn.yaml").read_text())
+    raw["rollout"] = {**staged.rollout.model_dump(), "approval": "required", "approvers": ["admin"]}
+    raw["monitoring"]["retrain"]["cooldown_days"] = 14
+    (configs / "churn.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setenv("MLOPS_CONFIGS", str(configs))
+    from pipelines.config import load_usecase
+
+    return load_usecase(configs / "churn.yaml")
+
+
+@pytest.fixture
+def api_server():
+    """Airflow's API server on the tests' metadata DB (as `make ui` serves it), logged in as admin."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from mlops import airflow_admin
+    from mlops.server import isolated
+    from pipelines import settings
+
+    airflow_admin.migrate_db()
+    port = isolated.free_port()
+    log = settings.airflow_home() / f"api-server-{port}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "--port", str(port)],
+            env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        passwords = json.loads((settings.airflow_home() / "simple_auth_manager_passwords.json.generated").read_text())
+        token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": passwords["admin"]})
+        assert token.status_code in (200, 201), token.text
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            yield client
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_an_approval_answered_through_the_rest_api_promotes_the_canary(approving, warehouse_url, api_server):
+    import threading
+    import time
+
+    from mlops import inprocess
+
+    data, best = _trained(approving)
+    champion = _register(approving, data, best, inverted=True)
+    _gate(approving, data, champion, force=True)
+    challenger = _register(approving, data, best)
+    assert _gate(approving, data, challenger, force=False)["decision"] == "canary"
+    score_intervals(approving, pin_models(approving), DAYS, warehouse_url, "test")
+    judged = canary.judge_night(approving, LABELLED_END)  # the monitor would promote: it asks instead
+    assert judged["action"] == rollout.APPROVAL and judged["approval_run_id"] == f"approval__v{challenger}"
+    assert "waiting since" in judged["reason"] and "no worse than the champion" in judged["reason"]
+    assert canary.judge_night(approving, LABELLED_END + ONE)["action"] == rollout.APPROVAL  # asked once, waits
+
+    dag = inprocess.load_dag("churn_rollout")
+    seen: dict = {}
+
+    def answer_when_asked() -> None:
+        """A person answering in the UI, through the REST API: find the pending request, choose Promote."""
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            waiting = api_server.get("/api/v2/dags/~/dagRuns/~/hitlDetails", params={"dag_id_pattern": "churn_rollout"})
+            pending = [d for d in waiting.json().get("hitl_details", []) if not d.get("response_received")]
+            if pending:
+                seen["detail"] = detail = pending[0]
+                ti = detail["task_instance"]
+                path = (
+                    f"/api/v2/dags/churn_rollout/dagRuns/{ti['dag_run_id']}/taskInstances/ask_approval/-1/hitlDetails"
+                )
+                seen["answer"] = api_server.patch(path, json={"chosen_options": ["Promote"], "params_input": {}})
+                return
+            time.sleep(1)
+
+    person = threading.Thread(target=answer_when_asked, daemon=True)
+    person.start()
+    with inprocess.params_restored(dag):  # the DAG runs in this thread (its tasks install signal handlers)
+        run = dag.test(run_conf={"action": "approval", "reason": judged["reason"]})
+    person.join(10)
+    detail = seen["detail"]
+    assert f"v{challenger} from canary" in detail["subject"] and "gate's decision" in detail["body"]
+    assert detail["options"] == ["Promote", "Roll back"] and detail["defaults"] == ["Roll back"]
+    assert [u["id"] for u in detail["assigned_users"]] == ["admin"]
+    assert seen["answer"].status_code == 200, seen["answer"].text
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["promote_canary"] == "success" and states["roll_back_canary"] == "skipped", states
+    client = mlflow_store.configure()
+    assert mlflow_store.alias_version(client, "churn", mlflow_store.CHAMPION) == challenger
+    last = canary.read_record(approving, challenger)["stages"][-1]
+    assert last["stage"] == "full" and last["by"] == "approval: admin" and last["answered_at"], last
+    assert client.get_model_version("churn", challenger).tags["rollout_answered_by"] == "approval: admin"

@@ -149,6 +149,9 @@ def _load(tmp_path, change) -> str:
         ({"mode": "canary", "max_days": 10}, "rollout.max_days: a canary of up to 10 days is longer than "
          "monitoring.retrain.cooldown_days (7)"),
         ({"mode": "canary", "confidence": 0.4}, "rollout.confidence: Input should be greater than 0.5"),
+        ({"mode": "canary", "approval": "required", "approval_timeout_hours": 6},
+         "rollout.approval_timeout_hours: 6 hours is shorter than a night of the monitor (24 hours)"),
+        ({"mode": "canary", "approval": "maybe"}, "rollout.approval: Input should be 'none' or 'required'"),
     ],
 )  # fmt: skip
 def test_a_rollout_that_cannot_work_fails_on_load_naming_the_field(tmp_path, rollout_section, expected):

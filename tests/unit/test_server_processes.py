@@ -23,6 +23,17 @@ def test_a_recorded_process_says_why_it_no_longer_runs():
     assert not gone.alive() and gone.gone() == f"pid {ended.pid}: no such process"
 
 
+def test_a_stepped_wall_clock_does_not_make_a_running_process_another():
+    # The same process, its wall-clock start seen 23 s later than recorded (a paused and resumed VM; found in
+    # CI, where `down` then left the whole stack running): its start in ticks since boot still matches.
+    me, ticks = psutil.Process(), processes.start_ticks(os.getpid())
+    assert ticks is not None and ticks > 0
+    shifted = processes.Started("api", "airflow-apiserver", os.getpid(), me.create_time() - 23, [], "", ticks)
+    assert shifted.alive(), shifted.gone()
+    reused = processes.Started("api", "airflow-apiserver", os.getpid(), me.create_time(), [], "", ticks - 100)
+    assert "another process" in reused.gone() and f"ticks since boot {ticks}" in reused.gone()
+
+
 def test_a_taken_port_names_the_process_that_listens_on_it():
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
