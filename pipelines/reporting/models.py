@@ -33,11 +33,30 @@ def model_status(usecase: UseCase) -> dict[str, Any] | None:
         "aliases": {
             alias: mlflow_store.alias_version(client, name, alias) for alias in (CHAMPION, CHALLENGER, CANARY, PREVIOUS)
         },
+        "rollout": _rollout(client, usecase),
         "latest_decision": {
             k: latest.get(k) for k in ("kind", "version", "decision", "reason", "decided_at", "changed")
         }
         if latest
         else None,
+    }
+
+
+def _rollout(client: Any, usecase: UseCase) -> dict[str, Any] | None:
+    """The running canary: version, share, start and its newest judgment (None without one)."""
+    from pipelines.promotion import canary
+
+    current = canary.running(client, usecase)
+    if current is None:
+        return None
+    judgments = (canary.read_record(usecase, current.version) or {}).get("judgments") or []
+    last = judgments[-1] if judgments else None
+    return {
+        "version": current.version,
+        "fraction": current.fraction,
+        "started": current.started,
+        "champion": current.champion,
+        "latest_judgment": {k: last[k] for k in ("night", "action", "reason")} if last else None,
     }
 
 

@@ -165,6 +165,18 @@ def render_status(data: dict[str, Any]) -> str:
             m = uc["model"]
             aliases = ", ".join(f"{a} v{v}" for a, v in m["aliases"].items() if v) or "no aliases"
             lines.append(f"  model {m['model']}: {m['versions']} versions; {aliases}")
+            if m.get("rollout"):
+                r = m["rollout"]
+                judged = r["latest_judgment"]
+                lines.append(
+                    f"  rollout: canary v{r['version']} serves {r['fraction']:.0%} of the entities since "
+                    f"{r['started'][:10]} (against v{r['champion']}); "
+                    + (
+                        f"night {judged['night'][:10]}: {judged['action']}: {judged['reason']}"
+                        if judged
+                        else "not judged yet"
+                    )
+                )
             if m["latest_decision"]:
                 d = m["latest_decision"]
                 what = d.get("decision") or ("rolled back" if d.get("changed") else "rollback: no change")

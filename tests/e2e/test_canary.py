@@ -18,6 +18,7 @@ from pipelines.monitoring import monitor, policy
 from pipelines.promotion import canary, rollout
 from pipelines.promotion.gate import gate
 from pipelines.reporting import lineage
+from pipelines.reporting.status import render_status, status
 from pipelines.stores import mlflow_store, warehouse
 from pipelines.training.dataset import build_training_data, split_by_time
 from pipelines.training.model import Fitted, ScoringModel
@@ -124,6 +125,11 @@ def test_a_better_challenger_serves_a_canary_then_is_promoted_on_matured_labels(
 
     early = canary.judge_night(staged, STARTED + 8 * ONE)  # day 1 of the canary has matured: too early
     assert early["action"] == rollout.WAIT and "1 served day(s)" in early["reason"]
+    shown = status([staged], lambda _: warehouse_url)  # what `mlops status` shows while the canary runs
+    model = shown["usecases"]["churn"]["model"]
+    assert model["aliases"]["canary"] == challenger and model["rollout"]["latest_judgment"]["action"] == "wait"
+    text = render_status(shown)
+    assert f"rollout: canary v{challenger} serves 30% of the entities since {STARTED.date()}" in text, text
     judged = canary.judge_night(staged, LABELLED_END)
     assert judged["action"] == rollout.PROMOTE, judged["reason"]
     assert judged["comparison"]["days"] == [d[0][:10] for d in DAYS] and judged["comparison"]["low"] > 0
