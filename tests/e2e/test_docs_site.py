@@ -24,6 +24,9 @@ PAGES = {  # path -> text the page must show
     "adr/0001-in-process-dag-test-for-the-demo/": "DAG.test",
     "reliability/": "what the system survives",
     "reliability/bad-input/": "text that is not valid UTF-8",
+    "concepts/rollout/": "The monitor and the canary never act on models at once",
+    "concepts/alerts/": "A channel that is down never fails a run",
+    "adr/0006-canary-judged-on-paired-scores/": "judged on paired scores",
 }
 
 
