@@ -28,6 +28,7 @@ from pipelines.config import MonitoringSpec, RetrainPolicySpec, UseCase
 from pipelines.errors import BadInput
 from pipelines.monitoring import data, policy
 from pipelines.monitoring.live import live_metrics, live_note, served_metric
+from pipelines.promotion import canary
 from pipelines.stores import mlflow_store
 from pipelines.stores import monitoring as store
 from pipelines.training import metrics
@@ -368,7 +369,7 @@ def decide_night(usecase: UseCase, end: dt.datetime, warehouse_url: str, in_flig
         previous_night,
         triggers[-1] if triggers else None,
         in_flight,
-        _canary(usecase),
+        canary.describe(usecase),
     ).to_dict()
     decision["usecase"] = usecase.name
     decision["day"] = night_key(end)
@@ -382,16 +383,6 @@ def decide_night(usecase: UseCase, end: dt.datetime, warehouse_url: str, in_flig
     )  # fmt: skip
     log.info("%s retrain decision %s: %s (%s)", usecase.name, night_key(end), decision["action"], decision["reason"])
     return decision
-
-
-def _canary(usecase: UseCase) -> str | None:
-    """The running canary as the retrain decision names it, or None."""
-    if usecase.rollout.mode != "canary":
-        return None
-    from pipelines.promotion import canary
-
-    running = canary.running(mlflow_store.configure(), usecase)
-    return f"the canary of v{running.version} (since {running.started[:10]})" if running else None
 
 
 def _train_conf(decision: dict[str, Any], retrain: RetrainPolicySpec) -> dict[str, Any]:

@@ -162,6 +162,23 @@ class NoCanary(BadInput):
     """A manual override of a canary when none is running."""
 
 
+def _required(usecase: UseCase, otherwise: str) -> tuple[Any, Canary]:
+    """The registry client and the running canary; NoCanary (saying ``otherwise``) without one."""
+    client = mlflow_store.configure()
+    current = running(client, usecase)
+    if current is None:
+        raise NoCanary(f"no canary of {mlflow_store.model_name(usecase)} is running: {otherwise}")
+    return client, current
+
+
+def describe(usecase: UseCase) -> str | None:
+    """The running canary as a retrain decision names it (None: none, or not a canary use case)."""
+    if usecase.rollout.mode != "canary":
+        return None
+    current = running(mlflow_store.configure(), usecase)
+    return f"the canary of v{current.version} (since {current.started[:10]})" if current else None
+
+
 def override(usecase: UseCase, action: str, reason: str, run: dict[str, str], day: str) -> dict[str, Any]:
     """A person's decision on the running canary (the rollout DAG's form): ``promote`` now or ``abort``.
 
@@ -173,10 +190,7 @@ def override(usecase: UseCase, action: str, reason: str, run: dict[str, str], da
         raise ValueError(f"action must be 'promote' or 'abort', not {action!r}")
     if not reason.strip():
         raise ValueError("give a reason: it is recorded with the decision")
-    client = mlflow_store.configure()
-    current = running(client, usecase)
-    if current is None:
-        raise NoCanary(f"no canary of {mlflow_store.model_name(usecase)} is running: nothing to {action}")
+    client, current = _required(usecase, f"nothing to {action}")
     who = f"manual: {run.get('triggered_by') or 'unknown'} ({run.get('airflow_run_id', '')})"
     record = finish(client, usecase, current, rollout.PROMOTE if action == "promote" else rollout.ROLLBACK, who,
                     reason.strip(), day)  # fmt: skip
@@ -191,10 +205,7 @@ def approval_request(usecase: UseCase) -> dict[str, str]:
     Raises:
         NoCanary: no canary is running.
     """
-    client = mlflow_store.configure()
-    current = running(client, usecase)
-    if current is None:
-        raise NoCanary(f"no canary of {mlflow_store.model_name(usecase)} is running: nothing to approve")
+    _, current = _required(usecase, "nothing to approve")
     record = read_record(usecase, current.version) or {}
     judgments = record.get("judgments") or []
     figures = (record.get("approval") or {}).get("judgment") or (judgments[-1]["reason"] if judgments else "none yet")
@@ -224,10 +235,7 @@ def answer(usecase: UseCase, action: str, answered: dict[str, Any] | None, day: 
     Raises:
         NoCanary: the canary ended meanwhile (nothing changes).
     """
-    client = mlflow_store.configure()
-    current = running(client, usecase)
-    if current is None:
-        raise NoCanary(f"no canary of {mlflow_store.model_name(usecase)} is running: the answer changes nothing")
+    client, current = _required(usecase, "the answer changes nothing")
     user = (answered or {}).get("by") or {}
     who = f"approval: {user.get('name') or user.get('id')}" if user else "approval: timed out"
     when = (answered or {}).get("at") or day

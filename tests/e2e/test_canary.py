@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.config import RolloutSpec
 from pipelines.inference.batch import pin_models, score_intervals
-from pipelines.monitoring import monitor, policy
+from pipelines.monitoring import policy
 from pipelines.promotion import canary, rollout
 from pipelines.promotion.gate import gate
 from pipelines.reporting import lineage
@@ -118,7 +118,7 @@ def test_a_better_challenger_serves_a_canary_then_is_promoted_on_matured_labels(
     traced = lineage.trace(staged, STARTED.date(), warehouse_url)  # the lineage of a day names the stages
     assert {m["version"]: m["served_as"] for m in traced["models"]} == {champion: ["champion"], challenger: ["canary"]}
 
-    canary_text = monitor._canary(staged)
+    canary_text = canary.describe(staged)
     assert canary_text == f"the canary of v{challenger} (since {STARTED.date()})"
     decision = policy.decide("churn", _drifted(), staged.monitoring.retrain, 7, None, None, 0, canary_text)
     assert decision.action == policy.CANARY_RUNNING
