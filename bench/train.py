@@ -72,7 +72,7 @@ def training_task(end) -> dict:
     version = mlflow_store.register_challenger(usecase, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
     steps["register"] = time.perf_counter() - t
     t = time.perf_counter()
-    record = gate(usecase, version, split_by_time(data.frame, usecase.training).holdout)
+    record = gate(usecase, version, split_by_time(data.frame, usecase.training, usecase.entity.name).holdout)
     steps["gate"] = time.perf_counter() - t
     return {
         "rows": len(data.frame),
@@ -97,7 +97,7 @@ def raw_fit(training_set: str) -> dict:
     from pipelines.training.dataset import model_features, split_by_time
 
     usecase = get_usecase("churn")
-    split = split_by_time(pd.read_parquet(training_set), usecase.training)
+    split = split_by_time(pd.read_parquet(training_set), usecase.training, usecase.entity.name)
     features = model_features(usecase)
     x_train, y_train = split.train[features].to_numpy(np.float32), split.train["churned"].to_numpy()
     x_valid, y_valid = split.validation[features].to_numpy(np.float32), split.validation["churned"].to_numpy()

@@ -71,6 +71,17 @@ def latest_verdict(usecase: UseCase) -> str:
     return verdict(json.loads(records[-1].read_text())) if records else ""
 
 
+def served_split(warehouse_url: str, usecase: UseCase, as_of: dt.datetime) -> dict[str, int]:
+    """Rows of one day's predictions by the version and stage that served them (``"3 canary": 512``)."""
+    from pipelines.stores import warehouse
+
+    rows = warehouse.read_interval(warehouse_url, "predictions", usecase.name, as_of)
+    if rows.empty:
+        return {}
+    counts = rows.groupby([rows["model_version"].astype(str), rows["stage"].fillna("champion")]).size()
+    return {f"{version} {stage}": int(n) for (version, stage), n in counts.items()}
+
+
 class Replay:
     """Runs the DAGs of one use case day by day and keeps what each day did."""
 
@@ -153,6 +164,8 @@ class Replay:
             outcome = self._run(self.inference, start, end)
             if not outcome.ok:
                 row["notes"].append(f"{self.inference.dag_id} {outcome.state}")
+            elif self.warehouse_url:
+                row["served"] = served_split(self.warehouse_url, self.usecase, end)
         if self.monitor is not None and champion:
             row |= self._monitor(start, end)
         row["champion"] = champion_version(self.usecase) if self.train is not None else None
@@ -186,6 +199,7 @@ class Replay:
 
     def _monitor(self, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
         from mlops import inprocess
+        from pipelines.promotion import canary
         from pipelines.stores import monitoring as store
 
         assert self.monitor is not None and self.warehouse_url is not None
@@ -203,6 +217,9 @@ class Replay:
         if decision:
             out["action"] = decision["action"]
             out["decision_reason"] = decision["reason"]
+        judged = canary.judgment_of_night(self.usecase, end)
+        if judged:
+            out["canary"] = {k: judged[k] for k in ("version", "action", "reason")}
         if not outcome.ok:
             out["action"] = f"monitor {outcome.state} (log: {replay_log(self.monitor.dag_id, self.local_day(start))})"
         # Play the scheduler for the retrain the monitor triggered: run the queued train run.

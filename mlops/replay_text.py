@@ -41,6 +41,8 @@ def progress(row: dict[str, Any], drift_starts: bool) -> str:
         parts.append(f"live {row['live_metric']:.3f}")
     if row.get("action"):
         parts.append(row["action"])
+    if row.get("canary"):
+        parts.append(canary_text(row["canary"]))
     parts += row["notes"]
     if row.get("retrain"):
         parts.append(row["retrain"])
@@ -53,7 +55,10 @@ def day_table(usecase: UseCase, days: list[dict[str, Any]], drift_date: dt.date 
 
     dataset = usecase.features.dataset if usecase.features else next(iter(usecase.source.datasets))
     metric = usecase.training.primary_metric if usecase.training else "metric"
-    header = f"{'date':<12}{'rows':>7}  {'validation':<16}{'champion':>9}{'live ' + metric:>16}{'drifted':>9}  action"
+    header = (
+        f"{'date':<12}{'rows':>7}  {'validation':<16}{'champion':>9}  {'served':<14}{'live ' + metric:>14}"
+        f"{'drifted':>9}  action"
+    )
     lines = [header, "-" * (len(header) + 20)]
     for row in days:
         validation = []
@@ -73,21 +78,41 @@ def day_table(usecase: UseCase, days: list[dict[str, Any]], drift_date: dt.date 
         action = row.get("action", "")
         if row.get("retrain"):
             action += " -> " + _short_verdict(row["retrain"])
+        if row.get("canary"):
+            action += "; " + canary_text(row["canary"])
         marker = " <- drift" if drift_date and row["day"] == drift_date.isoformat() else ""
         lines.append(
             f"{row['day']:<12}{rows:>7}  {', '.join(validation) or 'passed':<16}"
-            f"{'v' + row['champion'] if row.get('champion') else '-':>9}"
-            f"{'-' if live is None else f'{live:.4f}':>16}{'-' if share is None else f'{share:.0%}':>9}  "
+            f"{'v' + row['champion'] if row.get('champion') else '-':>9}  {served_text(row.get('served')):<14}"
+            f"{'-' if live is None else f'{live:.4f}':>14}{'-' if share is None else f'{share:.0%}':>9}  "
             f"{action}{marker}"
         )
     return "\n".join(lines)
 
 
+def served_text(served: dict[str, int] | None) -> str:
+    """``{"1 champion": 1500, "3 canary": 500}`` -> ``v1 + v3 25%``: who served the day's predictions."""
+    if not served:
+        return "-"
+    total = sum(served.values())
+    parts = []
+    for key, rows in sorted(served.items(), key=lambda kv: kv[0].endswith(" canary")):
+        version, stage = key.split(" ", 1)
+        parts.append(f"v{version}" + (f" {rows / total:.0%}" if stage == "canary" else ""))
+    return " + ".join(parts)
+
+
+def canary_text(judged: dict[str, str]) -> str:
+    """A night's canary judgment, short: ``canary v3: wait`` / ``canary v3 -> full``."""
+    ends = {"promote": "-> full", "rollback": "-> rolled back", "approval": "waits for approval"}
+    return f"canary v{judged['version']} {ends.get(judged['action'], judged['action'])}"
+
+
 def _short_verdict(verdict: str) -> str:
-    """``VERDICT: churn v4 (roc_auc 0.77) PROMOTED against ...`` -> ``v4 promoted``."""
+    """``VERDICT: churn v4 (roc_auc 0.77) PROMOTED against ...`` -> ``v4 promoted`` (or ``canary``, ``rejected``)."""
     words = verdict.removeprefix("VERDICT:").split()
     version = next((w for w in words if w.startswith("v") and w[1:].isdigit()), "")
-    decision = next((w.lower() for w in words if w in ("PROMOTED", "REJECTED")), verdict[:40])
+    decision = next((w.lower() for w in words if w in ("PROMOTED", "REJECTED", "CANARY")), verdict[:40])
     return f"{version} {decision}".strip()
 
 
@@ -128,10 +153,26 @@ def closed_loop_text(loop: dict[str, Any]) -> str:
             if ratio is not None
             else "  recovery: no ratio"
         )
+        for stage in retrain.get("rollout") or []:
+            day, by = stage["day"][:10], stage["by"]
+            lines.append(f"  rollout of v{retrain['version']}: {stage['stage']} from {day} ({by})")
+        live = retrain.get("canary_live")
+        if live and live.get("canary") is not None:
+            lines.append(
+                f"  live, on the canary's {len(live['days'])} matured day(s) ({live['rows']} entity-days scored by "
+                f"both): v{retrain['version']} {live['canary']:.4f} vs the champion's {live['champion']:.4f}"
+                + (
+                    f" ({loop['live_ratio']:.1%} of the old champion's pre-drift {metric})"
+                    if loop.get("live_ratio")
+                    else ""
+                )
+            )
         if loop.get("time_to_recovery_days") is not None:
+            canary = loop.get("time_to_canary_days")
             lines.append(
                 f"  time to recovery: {loop['time_to_recovery_days']} days from the onset to the promoted retrain "
-                f"(label delay {loop['label_delay_days']} days)"
+                + (f"serving every entity (its canary from day {canary}) " if canary is not None else "")
+                + f"(label delay {loop['label_delay_days']} days)"
             )
     elif loop.get("drift_day"):
         lines.append("  no drift-triggered retrain was judged on post-drift days (run more days)")

@@ -28,7 +28,11 @@ _SESSION = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
 _REPO = Path(__file__).resolve().parents[1]
 
 # The tests' own copy of the configs: same use cases, retries a second apart
-# instead of minutes, so retry behaviour can be tested in real runs.
+# instead of minutes, so retry behaviour can be tested in real runs, and a passing
+# challenger promoted at once (``rollout.mode: direct``): the tests of training,
+# rollback, concurrency and the server profile judge the gate's promotion itself.
+# The canary is tested on its own (tests/e2e/test_canary.py) and in the demo, which
+# runs the repository's configs as they are (tests/demo.py).
 _CONFIGS = _SESSION / "configs"
 _CONFIGS.mkdir()
 for _path in (_REPO / "configs").glob("*.yaml"):
@@ -36,6 +40,7 @@ for _path in (_REPO / "configs").glob("*.yaml"):
     _raw["schedule"]["retry_delay_minutes"] = 0.01
     if "training" in _raw:  # the tests' short histories train from their first day
         _raw["training"]["warmup_days"] = 0
+    _raw.pop("rollout", None)
     (_CONFIGS / _path.name).write_text(yaml.safe_dump(_raw, sort_keys=False))
 
 os.environ["MLOPS_HOME"] = str(_SESSION / "var")

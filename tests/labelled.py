@@ -49,7 +49,7 @@ def build(root: Path) -> None:
     os.environ["MLOPS_HOME"] = str(root)
     os.environ["MLOPS_DATA_DOCS"] = "deferred"  # no test reads this history's Data Docs (28 s instead of 45 s)
     try:
-        world = World(start=LABELLED_START.date(), customers=400, seed=11, label_delay_days=7)
+        world = World(start=LABELLED_START.date(), customers=1200, seed=11, label_delay_days=7)
         usecase = get_usecase("churn")
         url = f"sqlite:///{root / 'source.db'}"
         write_simulation(url, usecase, world, LABELLED_DAYS)

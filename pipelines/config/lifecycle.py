@@ -65,6 +65,16 @@ class TrainingSpec(_Scheduled):
     window_days: int = Field(default=60, ge=3, description="Days of labelled reference days to train on.")
     validation_days: int = Field(default=3, ge=1, description="Newest labelled days before the holdout.")
     holdout_days: int = Field(default=3, ge=1, description="Newest labelled days: the promotion gate's holdout.")
+    held_out_entities: float = Field(
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="Share of the entities never fitted on (the same ones in every run, by a hash of the entity "
+        "id): validation and holdout rows are theirs only, so no model is judged on an entity whose neighbouring "
+        "days it was fitted on. A label that spans days (churn within 7 days) is shared by an entity's "
+        "neighbouring days, and a model that learns an entity's features scores its own future labels. "
+        "0: a time split alone, every entity on both sides (only for labels that do not span days).",
+    )
     min_rows: int = Field(default=1000, ge=10, description="Fewest labelled rows a training window may have.")
     warmup_days: int = Field(
         default=0,

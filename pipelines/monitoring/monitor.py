@@ -138,7 +138,13 @@ def measure(
         thresholds[version] = mlflow_store.decision_threshold(found)
     live = live_metrics(usecase, served, thresholds)
     primary = ref.primary_metric
-    mine = served[served["model_version"].astype(str) == champion.version]
+    # The champion's own live figure: every matured entity-day it scored, served or shadow-scored (as
+    # a canary it served a share and shadow-scored the rest): the most labels there are about it.
+    mine = pd.concat(
+        [frame[frame["model_version"].astype(str) == champion.version] for frame in (served, shadow)],
+        ignore_index=True,
+    )
+    own = live_metrics(usecase, mine, thresholds).get(champion.version, {}) if len(mine) else {}
     served_live, served_holdout, weighed_rows = served_metric(live, primary)
     both = shadowed_rows(served, shadow)
     comparison = _shadow_comparison(usecase, both, thresholds, primary)
@@ -185,7 +191,7 @@ def measure(
         },
         "live_metric": served_live,  # of the served predictions, whichever version served them
         "live_holdout_metric": served_holdout,  # the same weighting of the serving versions' holdout figures
-        "champion_live_metric": live.get(champion.version, {}).get(primary) if len(mine) else None,
+        "champion_live_metric": own.get(primary),
         "shadow": comparison,
         "airflow_run_id": airflow_run_id,
     }

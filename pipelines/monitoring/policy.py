@@ -7,14 +7,19 @@ Debounce, in the order checked:
 
 1. no evidence tonight: ``not_needed``;
 2. a ``<use case>_train`` run is queued or running: ``suppressed_in_flight``;
-   a canary is running (``rollout.mode: canary``): ``suppressed_canary``, until it is
-   promoted or rolled back (the monitor and the canary never act on models at once);
 3. a retrain was triggered less than ``cooldown_days`` ago: ``suppressed_cooldown``;
 4. a retrain for this drift (same onset) already replaced the champion, and the new
    champion's own live metric does not show it failing: ``watching_new_champion``;
 5. fewer than ``labelled_days_after_drift`` days since the drift's onset have matured
    labels: ``waiting_for_labels`` (a model trained only on the old regime cannot learn the new one);
 6. otherwise ``triggered``, with a dedupe key naming the onset and the night.
+
+A running canary (``rollout.mode: canary``) does not hold a retrain back: the retrain's
+challenger must pass the gate against the champion and beat the canary on the same
+holdout to replace it (:mod:`pipelines.promotion.gate`), so the monitor never acts on
+the canary itself and a canary trained before the drift cannot delay its repair. A
+retrain's own canary ends before the monitor may trigger again
+(``rollout.max_days`` <= ``monitoring.retrain.cooldown_days``, checked on load).
 
 A drift that persists for weeks has one onset: it triggers once. After the cooldown
 it triggers again only when that retrain did not help: it was rejected or failed (the
@@ -45,8 +50,7 @@ IN_FLIGHT = "suppressed_in_flight"
 COOLDOWN = "suppressed_cooldown"
 WAITING = "waiting_for_labels"
 WATCHING = "watching_new_champion"
-CANARY_RUNNING = "suppressed_canary"
-ACTIONS = (TRIGGERED, NOT_NEEDED, IN_FLIGHT, CANARY_RUNNING, COOLDOWN, WATCHING, WAITING)
+ACTIONS = (TRIGGERED, NOT_NEEDED, IN_FLIGHT, COOLDOWN, WATCHING, WAITING)
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class Evidence:
     live_start: dt.datetime | None = None  # first matured day the live metric covers
     champion_version: str | None = None
     champion_holdout_metric: float | None = None  # the champion's, at its promotion
-    champion_live_metric: float | None = None  # the champion's own, on the matured days it served
+    champion_live_metric: float | None = None  # the champion's own, on the matured rows it served or shadow-scored
     champion_live_rows: int = 0
 
 
@@ -160,10 +164,6 @@ def decide(
     common["drifted_features"] = list(ev.drifted_features)
     if in_flight:
         return Decision(IN_FLIGHT, f"{in_flight} training run(s) queued or running; not triggering another", **common)
-    if canary:
-        return Decision(
-            CANARY_RUNNING, f"{canary} is running: no retrain until it is promoted or rolled back", **common
-        )
     if last_trigger is not None:
         since = ev.night - dt.datetime.fromisoformat(last_trigger["night"])
         if since < dt.timedelta(days=spec.cooldown_days):
@@ -201,7 +201,8 @@ def decide(
     return Decision(
         TRIGGERED,
         "; ".join(text for text, _ in found)
-        + (f"; training on the {labelled_days} labelled days since the onset" if wait else ""),
+        + (f"; training on the {labelled_days} labelled days since the onset" if wait else "")
+        + (f"; {canary} is running: the retrain replaces it only by beating it on the same holdout" if canary else ""),
         dedupe_key=f"{usecase}:drift:{onset:%Y-%m-%d}:{ev.night - dt.timedelta(days=1):%Y-%m-%d}",  # onset, day
         window_end=night,
         window_days=(ev.night - onset).days if wait else None,

@@ -296,5 +296,17 @@ def judge_night(usecase: UseCase, night_end: dt.datetime) -> dict[str, Any]:
     return judgment
 
 
+def judgment_of_night(usecase: UseCase, night_end: dt.datetime) -> dict[str, Any] | None:
+    """The canary judgment recorded for the night ending at ``night_end`` (None: no canary was judged),
+    its action the stage the canary reached that night when it ended (``full``, ``rolled_back``)."""
+    night = night_end.isoformat()
+    for path in sorted(decisions_dir(usecase).glob(record_name("*"))):
+        record = json.loads(path.read_text())
+        for judgment in record.get("judgments") or []:
+            if judgment["night"] == night:
+                return judgment
+    return None
+
+
 def _primary(usecase: UseCase) -> str:
     return usecase.training.primary_metric if usecase.training else "roc_auc"

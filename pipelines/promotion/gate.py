@@ -21,7 +21,7 @@ import pandas as pd
 from pipelines.config import UseCase
 from pipelines.promotion import canary
 from pipelines.promotion.decisions import decisions_dir, write_record
-from pipelines.promotion.policy import Evaluation, decide
+from pipelines.promotion.policy import Decision, Evaluation, decide
 from pipelines.stores import mlflow_store
 from pipelines.stores.mlflow_store import CHAMPION
 from pipelines.training import metrics
@@ -101,6 +101,11 @@ def gate(
         # Under rollout.mode canary a passing challenger serves a share of the entities first (not the
         # first model, which has no champion to be compared with, nor a forced promotion).
         staged = decision.promote and theirs is not None and not decision.forced and usecase.rollout.mode == "canary"
+        running, against, evaluated = (
+            _against_canary(client, usecase, version, holdout, mine, decision) if staged else (None, None, None)
+        )
+        if against is not None:  # one rollout at a time, and never a worse one replacing a better one
+            decision, staged = against, against.promote
         record = {
             "kind": "promotion",
             "model": name,
@@ -113,6 +118,7 @@ def gate(
             "challenger": asdict(mine),
             "champion": asdict(theirs) if theirs else None,
             "compared_with": champion_version if theirs else None,
+            "running_canary": {"version": running.version, "evaluation": asdict(evaluated)} if running else None,
             "holdout_rows": len(holdout),
             "holdout_days": sorted({str(pd.Timestamp(d).date()) for d in holdout.get("reference_day", [])}),
             "decided_at": dt.datetime.now(dt.UTC).isoformat(),  # when, for the audit trail; no logic uses it
@@ -132,6 +138,30 @@ def gate(
         raise RuntimeError(f"the champion of {name} kept moving during {MAX_ATTEMPTS} evaluations: try again")
     _tag_version(client, name, version, record, path)
     return metrics.json_safe(record)
+
+
+def _against_canary(
+    client: Any, usecase: UseCase, version: str, holdout: pd.DataFrame, mine: Evaluation, passed: Decision
+) -> tuple[canary.Canary | None, Decision | None, Evaluation | None]:
+    """A challenger that passed against the champion while a canary runs must beat the canary too,
+    by the same gate on the same holdout, to supersede it; otherwise it is rejected and the canary
+    keeps running (one rollout at a time, never a worse one replacing a better one)."""
+    running = canary.running(client, usecase)
+    if running is None or running.version == version:
+        return None, None, None
+    spec = spec_of(usecase)
+    name = mlflow_store.model_name(usecase)
+    threshold = mlflow_store.decision_threshold(client.get_model_version(name, running.version))
+    theirs = evaluate(client, usecase, running.version, holdout, threshold)
+    versus = decide(mine, theirs, spec.promotion, spec.primary_metric, usecase.task)
+    versus.reason = versus.reason.replace("champion", "canary")  # the gate's words, the canary in the champion's place
+    reason = (
+        f"{passed.reason}; it also beats the running canary v{running.version}, which it supersedes: {versus.reason}"
+        if versus.promote
+        else f"passes against champion v{running.champion} but not against the running canary v{running.version}, "
+        f"which keeps running: {versus.reason}"
+    )
+    return running, Decision(versus.promote, reason, passed.checks + versus.checks), theirs
 
 
 def _day(record: dict[str, Any]) -> str:

@@ -12,7 +12,6 @@ interval of the difference that resamples entity-days within each day. The store
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import RolloutSpec
+from pipelines.hashsplit import below
 from pipelines.training import metrics
 
 WAIT, PROMOTE, ROLLBACK, APPROVAL = "wait", "promote", "rollback", "approval"
@@ -36,12 +36,7 @@ def rollout_id(model: str, version: str) -> str:
 def canary_mask(entity_ids: Iterable[Any], rollout: str, fraction: float) -> np.ndarray:
     """True for the entities the canary of ``rollout`` serves: a 64-bit hash of the rollout and the
     entity id (as text), read as a number in [0, 1), below ``fraction``."""
-    prefix = f"{rollout}\x1f".encode()
-    values = [
-        int.from_bytes(hashlib.blake2b(prefix + str(entity).encode(), digest_size=8).digest(), "big")
-        for entity in entity_ids
-    ]
-    return np.asarray(values, dtype=np.uint64) < np.uint64(min(int(fraction * 2**64), 2**64 - 1))
+    return below(entity_ids, rollout, fraction)
 
 
 @dataclass

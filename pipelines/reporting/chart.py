@@ -15,7 +15,13 @@ LINES = (  # key, label, colour
     ("drift_share", "drifted-feature share", "#d62728"),
     ("prediction_drift", "prediction drift", "#9467bd"),
 )
-MARKERS = {"triggered": "#333333", "promoted": "#2ca02c", "rejected": "#ff7f0e", "rolled_back": "#8c564b"}
+MARKERS = {
+    "triggered": "#333333",
+    "canary": "#17becf",
+    "promoted": "#2ca02c",
+    "rejected": "#ff7f0e",
+    "rolled_back": "#8c564b",
+}
 
 
 def health_chart(days: list[dict[str, Any]], events: list[dict[str, Any]], width: int = 960) -> str:

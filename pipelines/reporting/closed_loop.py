@@ -18,6 +18,7 @@ from typing import Any
 
 from pipelines.config import UseCase
 from pipelines.monitoring import policy
+from pipelines.promotion import canary, rollout
 from pipelines.reporting.models import promotion_records
 from pipelines.stores import monitoring as store
 
@@ -95,19 +96,31 @@ def summarize(usecase: UseCase, warehouse_url: str, drift_day: dt.date | None) -
         "replaced_version": retrain.get("compared_with"),
         "replaced_champion_post_drift_metric": (replaced.get("metrics") or {}).get(primary),
     }
+    staged = canary.read_record(usecase, retrain["version"]) if retrain["decision"] == "canary" else None
+    if staged:
+        out["retrain"]["rollout"] = [
+            {k: stage.get(k) for k in ("stage", "by", "day", "reason")} for stage in staged["stages"]
+        ]
+    full = next((st for st in (staged or {}).get("stages", []) if st["stage"] == rollout.FULL_STAGE), None)
+    if full and full.get("comparison"):  # the canary's live figures on matured labels when it was promoted
+        out["retrain"]["canary_live"] = full["comparison"]
     pre = out["old_champion"]["pre_drift_metric"]
-    ratio = None
-    if isinstance(new_metric, float) and isinstance(pre, float) and pre and new_metric:
-        # Losses are negated (neg_rmse): there the smaller magnitude is the better one.
-        ratio = new_metric / pre if pre > 0 else pre / new_metric
+    ratio = _ratio(new_metric, pre)
     out["recovery_ratio"] = ratio
+    out["live_ratio"] = _ratio((out["retrain"].get("canary_live") or {}).get("canary"), pre)
     out["recovery_target"] = RECOVERY_TARGET
-    out["recovered"] = bool(retrain["decision"] == "promoted" and ratio is not None and ratio >= RECOVERY_TARGET)
-    # From the onset to the night whose triggered retrain was promoted (it serves from the next day on).
+    promoted = retrain["decision"] == "promoted" or full is not None  # at once, or at the end of its canary
+    live_ok = out["live_ratio"] is None or out["live_ratio"] >= RECOVERY_TARGET  # a canary's live figure too
+    out["recovered"] = bool(promoted and ratio is not None and ratio >= RECOVERY_TARGET and live_ok)
+    # From the onset to the night whose triggered retrain was promoted (it serves from the next day on);
+    # through a canary, to the night it was promoted to every entity (and, apart, to its canary's start).
     trigger_day = str(retrain.get("trigger_reason", "")).removeprefix("drift monitor ")[:10]
+    recovered_day = _day(full["day"]) if full else trigger_day
     out["time_to_recovery_days"] = (
-        (dt.date.fromisoformat(trigger_day) - drift_day).days if out["recovered"] and _is_day(trigger_day) else None
+        (dt.date.fromisoformat(recovered_day) - drift_day).days if out["recovered"] and _is_day(recovered_day) else None
     )
+    if staged and _is_day(trigger_day):
+        out["time_to_canary_days"] = (dt.date.fromisoformat(trigger_day) - drift_day).days
     live_after = [
         (h["day"], h["live"]["by_version"].get(retrain["version"], {}).get(primary))
         for h in history
@@ -115,6 +128,14 @@ def summarize(usecase: UseCase, warehouse_url: str, drift_day: dt.date | None) -
     ]
     out["new_champion_live"] = [{"day": d, "metric": m} for d, m in live_after]
     return out
+
+
+def _ratio(new: Any, pre: Any) -> float | None:
+    """A metric against the old champion's pre-drift one; losses are negated (neg_rmse): there the
+    smaller magnitude is the better one."""
+    if not (isinstance(new, float) and isinstance(pre, float) and pre and new):
+        return None
+    return new / pre if pre > 0 else pre / new
 
 
 def _is_day(text: str) -> bool:

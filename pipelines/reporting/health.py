@@ -102,7 +102,8 @@ def monitoring_records(
 
 
 def _events(usecase: UseCase, history: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> list[dict]:
-    """Promotions, rejections, rollbacks and triggered retrains, by day, oldest first."""
+    """Promotions, canaries (their start, promotion or rollback), rejections, rollbacks and triggered
+    retrains, by day, oldest first."""
     from pipelines.promotion.decisions import decisions_dir
 
     events = [
@@ -115,12 +116,19 @@ def _events(usecase: UseCase, history: list[dict[str, Any]], decisions: list[dic
         if record.get("changed", True):
             day = (record.get("decided_at") or "")[:10]  # a rollback is decided by hand, on the wall clock
             events.append({"day": day, "kind": "rolled_back", "version": record["version"], "reason": record["reason"]})
+    for path in sorted(decisions_dir(usecase).glob("rollout-v*.json")):  # a canary's end: full, or rolled back
+        record = json.loads(path.read_text())
+        for stage in record.get("stages", [])[1:]:
+            kind = "promoted" if stage["stage"] == "full" else "rolled_back"
+            reason = f"canary {stage['stage'].replace('_', ' ')} by {stage['by']}: {stage['reason']}"
+            day = _last_day(stage["day"])
+            events.append({"day": day, "kind": kind, "version": record["version"], "reason": reason})
     events += [
         {"day": d["day"], "kind": "triggered", "version": None, "reason": d.get("reason")}
         for d in decisions
         if d.get("action") == "triggered"
     ]
-    order = {"triggered": 0, "promoted": 1, "rejected": 1, "rolled_back": 2}  # a retrain, then its verdict
+    order = {"triggered": 0, "canary": 1, "promoted": 1, "rejected": 1, "rolled_back": 2}  # a retrain, its verdict
     return sorted(events, key=lambda e: (e["day"], order.get(e["kind"], 3)))
 
 

@@ -172,21 +172,21 @@ def _decide_churn(
     tenure_years = activity["tenure_days"].to_numpy() / 365.0
     if not drifted:
         logit = (
-            -6.3
-            + 0.9 * pop.dissatisfaction[idx]
-            + 0.6 * activity["support_tickets"].to_numpy()
-            + 0.7 * pop.payment_risk[idx]
-            + 0.9 * monthly
+            -7.5
+            + 1.6 * pop.dissatisfaction[idx]
+            + 0.5 * activity["support_tickets"].to_numpy()
+            + 1.6 * pop.payment_risk[idx]
+            + 1.2 * monthly
             - 0.6 * np.log1p(tenure_years)
         )
     else:
         usage = activity["data_usage_gb"].to_numpy()
         price_per_gb = activity["monthly_charges"].to_numpy() / (usage + 0.5)
         logit = (
-            -6.0
-            + 1.1 * (np.log(price_per_gb) - 4.0)
-            + 0.8 * pop.price_sensitivity[idx]
-            + 1.0 * (pop.region[idx] == 1)
+            -7.0
+            + 3.0 * (np.log(price_per_gb) - 4.0)
+            + 0.3 * pop.price_sensitivity[idx]
+            + 2.0 * (pop.region[idx] == 1)
             - 0.7 * monthly
             + 0.4 * np.log1p(tenure_years)
         )

@@ -211,9 +211,11 @@ def _training_data(
     )
 
 
-def split_by_time(frame: pd.DataFrame, spec: TrainingSpec) -> Split:
+def split_by_time(frame: pd.DataFrame, spec: TrainingSpec, entity: str) -> Split:
     """Train on the oldest days, validate on the next ``validation_days``, hold out the newest
-    ``holdout_days``. No random split: rows of one day are never on both sides.
+    ``holdout_days``. No random split: rows of one day are never on both sides. With
+    ``held_out_entities``, fit rows come from the other entities only and validation and holdout
+    rows from the held-out ones (:func:`held_out`): no entity is on both sides either.
 
     Raises:
         TrainingDataError: too few distinct labelled days for the three parts.
@@ -228,11 +230,23 @@ def split_by_time(frame: pd.DataFrame, spec: TrainingSpec) -> Split:
     holdout_from = days[-spec.holdout_days]
     validation_from = days[-(spec.holdout_days + spec.validation_days)]
     day = frame[REFERENCE_DAY]
+    judged = held_out(frame[entity], spec.held_out_entities) if spec.held_out_entities else np.ones(len(frame), bool)
+    fitted = ~judged if spec.held_out_entities else judged
     return Split(
-        train=frame[day < validation_from].reset_index(drop=True),
-        validation=frame[(day >= validation_from) & (day < holdout_from)].reset_index(drop=True),
-        holdout=frame[day >= holdout_from].reset_index(drop=True),
+        train=frame[(day < validation_from) & fitted].reset_index(drop=True),
+        validation=frame[(day >= validation_from) & (day < holdout_from) & judged].reset_index(drop=True),
+        holdout=frame[(day >= holdout_from) & judged].reset_index(drop=True),
     )
+
+
+HELD_OUT_KEY = "held-out"  # the hash key of the entities no model is fitted on (the same in every run)
+
+
+def held_out(entities: pd.Series, share: float) -> np.ndarray:
+    """True for the entities kept out of every fit: a hash of the entity id below ``share``."""
+    from pipelines.hashsplit import below
+
+    return below(entities, HELD_OUT_KEY, share)
 
 
 def check_labels(split: Split, label: str, task: str) -> None:
@@ -268,11 +282,14 @@ def check_split(split: Split, usecase: UseCase) -> None:
     if rows >= needed:
         return
     days = split.days("holdout")
-    per_day = len(split.train) / max(len(split.days("train")), 1)
+    per_day = rows / max(len(days), 1)
+    share = spec.held_out_entities
+    whose = f"of the {share:.0%} of entities never fitted on (training.held_out_entities) " if share else ""
     raise TrainingDataError(
         f"the holdout of {usecase.name} (the {len(days)} newest labelled days, {days[0]}..{days[-1]}) has {rows} "
         f"rows; training.promotion.min_holdout_rows asks for {needed}. Rows are counted by the day of "
-        f"'{usecase.label.reference_time}' (label.reference_time) in {usecase.schedule.timezone}, and the training "
-        f"days hold {per_day:.0f} labelled rows a day: raise training.holdout_days, lower "
-        "training.promotion.min_holdout_rows, or check that the source has the labels of these days"
+        f"'{usecase.label.reference_time}' (label.reference_time) in {usecase.schedule.timezone}, and these days "
+        f"hold {per_day:.0f} labelled rows {whose}a day: raise training.holdout_days"
+        + (" or training.held_out_entities" if share else "")
+        + ", lower training.promotion.min_holdout_rows, or check that the source has the labels of these days"
     )

@@ -110,7 +110,7 @@ def gate_version(
     from pipelines.training.dataset import read_training_data, split_by_time, with_split
 
     split = with_split(usecase, plan.get("validation_days"), plan.get("holdout_days")).training
-    holdout = split_by_time(read_training_data(usecase, Path(tset["path"])).frame, split).holdout
+    holdout = split_by_time(read_training_data(usecase, Path(tset["path"])).frame, split, usecase.entity.name).holdout
     context = {
         "airflow_dag_id": run["airflow_dag_id"],
         "airflow_run_id": run["airflow_run_id"],

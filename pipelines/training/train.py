@@ -156,7 +156,7 @@ def train_candidates(
     """
     spec = spec_of(usecase)
     names = check_candidates(usecase, names)
-    split = split_by_time(data.frame, spec)
+    split = split_by_time(data.frame, spec, usecase.entity.name)
     check_labels(split, data.label, usecase.task)
     check_split(split, usecase)
     exp = mlflow_store.experiment_id(experiment_name(usecase))

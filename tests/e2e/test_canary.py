@@ -70,7 +70,8 @@ def _gate(usecase, data, version: str, force: bool) -> dict:
     context = {
         "training_set": str(data.path), "data_hash": data.content_hash, "training_window_end": STARTED.isoformat(),
     }  # fmt: skip
-    return gate(usecase, version, split_by_time(data.frame, usecase.training).holdout, force=force, context=context)
+    holdout = split_by_time(data.frame, usecase.training, usecase.entity.name).holdout
+    return gate(usecase, version, holdout, force=force, context=context)
 
 
 def _served(url: str, table: str) -> pd.DataFrame:
@@ -120,8 +121,9 @@ def test_a_better_challenger_serves_a_canary_then_is_promoted_on_matured_labels(
 
     canary_text = canary.describe(staged)
     assert canary_text == f"the canary of v{challenger} (since {STARTED.date()})"
-    decision = policy.decide("churn", _drifted(), staged.monitoring.retrain, 7, None, None, 0, canary_text)
-    assert decision.action == policy.CANARY_RUNNING
+    since = {"evidence": ["data drift"], "onset": (LABELLED_END - 12 * ONE).isoformat()}  # labels of the new regime
+    decision = policy.decide("churn", _drifted(), staged.monitoring.retrain, 7, since, None, 0, canary_text)
+    assert decision.action == policy.TRIGGERED and f"{canary_text} is running" in decision.reason
 
     early = canary.judge_night(staged, STARTED + 8 * ONE)  # day 1 of the canary has matured: too early
     assert early["action"] == rollout.WAIT and "1 served day(s)" in early["reason"]
@@ -186,6 +188,26 @@ def test_a_new_canary_supersedes_a_running_one(staged):
     old = canary.read_record(staged, first)
     assert old["stages"][-1]["stage"] == "rolled_back" and f"superseded by v{second}" in old["stages"][-1]["reason"]
     assert np.isclose(canary.running(client, staged).fraction, 0.3)
+
+
+def test_a_challenger_that_beats_the_champion_but_not_the_running_canary_is_rejected(staged):
+    """One rollout at a time, and never a worse one replacing a better one: a version that passes against
+    the champion while a canary runs is judged against the canary too, by the same gate."""
+    data, best = _trained(staged)
+    champion = _register(staged, data, best, inverted=True)  # a champion that is clearly worse
+    _gate(staged, data, champion, force=True)
+    running = _register(staged, data, best)
+    assert _gate(staged, data, running, force=False)["decision"] == "canary"
+    _, again = _trained(staged)  # the same data and seeds: the same model, in a run of its own
+    same = _register(staged, data, again)  # as good as the canary, not better by the margin
+    record = _gate(staged, data, same, force=False)
+    assert record["decision"] == "rejected", record["reason"]
+    assert f"passes against champion v{champion} but not against the running canary v{running}" in record["reason"]
+    assert record["running_canary"]["version"] == running and "margin" in record["reason"]
+    assert canary.running(mlflow_store.configure(), staged).version == running  # it keeps running
+    # A forced promotion is a person's call: no canary, no comparison with one.
+    forced = _gate(staged, data, _register(staged, data, _trained(staged)[1]), force=True)
+    assert forced["decision"] == "promoted" and forced["running_canary"] is None
 
 
 def test_a_person_promotes_or_aborts_a_canary_through_the_rollout_dags_function(staged):

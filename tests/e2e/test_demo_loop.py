@@ -1,12 +1,15 @@
-"""The whole loop, as `make demo` runs it: history, first champion, drift, detection, one retrain, recovery.
+"""The whole loop, as `make demo` runs it: history, first champion, drift, detection, one retrain,
+its canary, its promotion to every customer, recovery.
 
 Real DAG runs in-process over the demo's simulated stream (configs/churn.yaml:
-drift on day 31 of 47). Asserts the closed-loop figures the README promises:
-drift detected within 2 days, exactly one retrain in the cooldown, and a new
-champion at >= 95% of the old champion's pre-drift metric on post-drift days,
-while the old champion fell. A drift that persists for two weeks gives one retrain.
-The same loop on a regression (from YAML alone, over a user's own source) is
-tests/e2e/test_onboarding.py; store_sales' DAGs are tests/e2e/test_regression_usecase.py.
+drift on day 31 of 52). Asserts the closed-loop figures the README promises:
+drift detected within 2 days, exactly one retrain in the cooldown, its challenger
+serving a quarter of the customers as a canary (every prediction row naming the
+version and stage that served it) until its matured labels promote it, and the
+promoted model at >= 95% of the old champion's pre-drift metric on post-drift days,
+on the gate's holdout and live, while the old champion fell. The same loop on a
+regression (from YAML alone, over a user's own source) is tests/e2e/test_onboarding.py;
+store_sales' DAGs are tests/e2e/test_regression_usecase.py.
 """
 
 from __future__ import annotations
@@ -59,10 +62,25 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, demo_r
     assert len(loop["triggered"]) == 1 and loop["at_most_one_retrain_per_cooldown"]
     assert loop["decisions"][policy.WAITING] >= 7
     retrain = loop["retrain"]
-    assert retrain["decision"] == "promoted"
+    assert retrain["decision"] == "canary"  # rollout.mode canary: a quarter of the customers first
+    assert [s["stage"] for s in retrain["rollout"]] == ["canary", "full"] and retrain["rollout"][1]["by"] == "monitor"
     assert min(retrain["post_drift_holdout_days"]) >= drift.isoformat()
     assert loop["recovery_ratio"] >= 0.95 and loop["recovered"]
-    assert loop["time_to_recovery_days"] == (dt.date.fromisoformat(loop["triggered"][0]) - drift).days
+    live = retrain["canary_live"]  # the promoted model's own matured predictions, paired with the champion's
+    assert loop["live_ratio"] >= 0.95 and live["low"] > -0.01 and len(live["days"]) >= 2
+    assert loop["time_to_canary_days"] == (dt.date.fromisoformat(loop["triggered"][0]) - drift).days
+    full_day = dt.date.fromisoformat(retrain["rollout"][1]["day"][:10]) - dt.timedelta(days=1)
+    assert loop["time_to_recovery_days"] == (full_day - drift).days > loop["time_to_canary_days"]
+    # Every prediction row names the version and stage that served it: during the canary a quarter of
+    # the customers were served by the retrain, afterwards everyone.
+    served = {row["day"]: row.get("served") or {} for row in summary["per_day"]}
+    canary_days = [d for d, split in served.items() if f"{retrain['version']} canary" in split]
+    assert canary_days and all(
+        0.2 < served[d][f"{retrain['version']} canary"] / sum(served[d].values()) < 0.3 for d in canary_days
+    )
+    last = summary["per_day"][-1]
+    assert last["day"] > full_day.isoformat() and set(served[last["day"]]) == {f"{retrain['version']} champion"}
+    assert "canary v" in printed and "-> full" in printed and "live, on the canary's" in printed
     # The nights before the drift are stable: the suggested thresholds sit above what they showed.
     found = summary["thresholds"]
     assert found["stable_nights"] >= 3 and found["suggested_drift_share"] > found["drift_share_max"]

@@ -34,7 +34,7 @@ def _register(churn, candidate: str, promote: bool) -> str:
     best = train_candidates(churn, data, [candidate]).best_result()
     version = mlflow_store.register_challenger(churn, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
     if promote:
-        gate(churn, version, split_by_time(data.frame, churn.training).holdout, force=True)
+        gate(churn, version, split_by_time(data.frame, churn.training, churn.entity.name).holdout, force=True)
     return version
 
 

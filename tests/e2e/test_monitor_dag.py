@@ -33,7 +33,8 @@ def _champion(churn) -> str:
     best = train_candidates(churn, data, ["logistic"]).best_result()
     version = mlflow_store.register_challenger(churn, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
     context = {"training_set": str(data.path), "data_hash": data.content_hash, "training_run_id": best.run_id}
-    gate(churn, version, split_by_time(data.frame, churn.training).holdout, force=True, context=context)
+    holdout = split_by_time(data.frame, churn.training, churn.entity.name).holdout
+    gate(churn, version, holdout, force=True, context=context)
     return version
 
 

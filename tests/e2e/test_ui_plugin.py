@@ -212,10 +212,12 @@ def test_a_browser_sees_the_loop_on_the_model_health_page_and_opens_its_reports(
     champion = _retrain(ui)["version"]
     with _logged_in(ui, "/mlops/churn") as page:
         assert page.title() == "Model health: churn"
-        assert page.locator("svg.health-chart rect").count() > 40  # a bar per day of the demo's 47
+        assert page.locator("svg.health-chart rect").count() > 40  # a bar per day of the demo's 52
         assert page.get_by_text(f"champion v{champion}").count() >= 1
-        # The loop on the chart: the first champion, the retrain the drift triggered, the promoted retrain.
+        # The loop on the chart: the first champion, the retrain the drift triggered, its canary, its promotion.
         assert page.locator("svg.health-chart g.marker-triggered").count() == 1
+        canaries = page.locator("svg.health-chart g.marker-canary").all_text_contents()
+        assert any(f"canary v{champion}" in text for text in canaries), canaries
         promoted = page.locator("svg.health-chart g.marker-promoted").all_text_contents()
         assert any(f"promoted v{champion}" in text for text in promoted), promoted
         page.screenshot(path=str(_shots(ui) / "model-health.png"), full_page=True)

@@ -44,7 +44,8 @@ def _home(root: Path, times_of_day: bool, monkeypatch: pytest.MonkeyPatch) -> di
         build_feature_partition(usecase, onboarding.day(i), onboarding.day(i + 1))
     feature_store.apply_if_changed(feature_store.get_store(), feast_objects(usecase))
     data = build_training_data(usecase, END)
-    return {"home": home, "usecase": usecase, "data": data, "split": split_by_time(data.frame, usecase.training)}
+    split = split_by_time(data.frame, usecase.training, usecase.entity.name)
+    return {"home": home, "usecase": usecase, "data": data, "split": split}
 
 
 def _settings(root: Path, mp: pytest.MonkeyPatch) -> None:

@@ -41,7 +41,7 @@ def _train_and_register(usecase, data, names=None):
 
 
 def _holdout(usecase, data) -> pd.DataFrame:
-    return split_by_time(data.frame, usecase.training).holdout
+    return split_by_time(data.frame, usecase.training, usecase.entity.name).holdout
 
 
 def test_first_training_is_tracked_registered_promoted_and_carded(labelled_home, churn):
@@ -166,7 +166,7 @@ def _gate_in_another_process(home: str, version: str, training_set: str) -> str:
     os.environ["MLOPS_HOME"] = home
     usecase = get_usecase("churn")
     frame = pd.read_parquet(training_set)
-    return gate.gate(usecase, version, split_by_time(frame, usecase.training).holdout)["decision"]
+    return gate.gate(usecase, version, split_by_time(frame, usecase.training, usecase.entity.name).holdout)["decision"]
 
 
 def test_two_runs_promoting_at_once_never_both_promote(labelled_home, churn):

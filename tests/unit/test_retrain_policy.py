@@ -70,10 +70,13 @@ DRIFTED = {"drift_share": 0.4, "drifted_features": ["monthly_charges_latest"]}
         ("prediction drift alone counts", night(DRIFT, prediction_drifted=True), {}, policy.WAITING),
         ("in flight beats everything", night(DRIFT, **DRIFTED), {"in_flight": 1}, policy.IN_FLIGHT),
         (
-            "a running canary holds the retrain",
+            "a running canary does not hold the retrain back (its challenger must beat the canary too)",
             night(DRIFT + dt.timedelta(days=24), **DRIFTED),
-            {"canary": "the canary of v3 (since 2025-02-20)"},
-            policy.CANARY_RUNNING,
+            {
+                "canary": "the canary of v3 (since 2025-02-20)",
+                "previous": {"evidence": ["x"], "onset": DRIFT.isoformat()},
+            },
+            policy.TRIGGERED,
         ),
         (
             "no evidence, no word of the canary",

@@ -146,8 +146,8 @@ def _load(tmp_path, change) -> str:
         ({"mode": "gradual"}, "rollout.mode: Input should be 'direct' or 'canary'"),
         ({"mode": "canary", "min_days": 5, "max_days": 4}, "max_days (4) is shorter than min_days (5)"),
         ({"mode": "canary", "min_days": 2, "max_days": 8}, "rollout.max_days: 8 days cannot judge a canary"),
-        ({"mode": "canary", "max_days": 10}, "rollout.max_days: a canary of up to 10 days is longer than "
-         "monitoring.retrain.cooldown_days (7)"),
+        ({"mode": "canary", "max_days": 12}, "rollout.max_days: a canary of up to 12 days is longer than "
+         "monitoring.retrain.cooldown_days (10)"),
         ({"mode": "canary", "confidence": 0.4}, "rollout.confidence: Input should be greater than 0.5"),
         ({"mode": "canary", "approval": "required", "approval_timeout_hours": 6},
          "rollout.approval_timeout_hours: 6 hours is shorter than a night of the monitor (24 hours)"),
@@ -176,4 +176,6 @@ def test_a_canary_that_fits_loads(tmp_path):
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     usecase = load_usecase(path)
     assert usecase.rollout.mode == "canary" and usecase.rollout.canary_fraction == 0.25
-    assert load_usecase(CHURN).rollout.mode == "direct"  # today's behaviour unless the file says otherwise
+    store_sales = settings.REPO_ROOT / "configs" / "store_sales.yaml"
+    assert load_usecase(store_sales).rollout.mode == "direct"  # promoted at once unless the file says otherwise
+    assert load_usecase(CHURN).rollout.mode == "canary"  # the demo's: 25% of the customers, judged on 2 days

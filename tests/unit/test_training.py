@@ -24,12 +24,24 @@ from pipelines.training.train import UnknownCandidate, check_candidates
 
 def _frame(days: int, per_day: int = 4) -> pd.DataFrame:
     day = pd.date_range("2025-01-01", periods=days, freq="D", tz="UTC").repeat(per_day)
-    return pd.DataFrame({REFERENCE_DAY: day, "churned": np.tile([0, 1], days * per_day // 2), "x": 1.0})
+    return pd.DataFrame(
+        {
+            "customer_id": np.tile(np.arange(per_day), days),  # the same entities every day
+            REFERENCE_DAY: day,
+            "churned": np.tile([0, 1], days * per_day // 2),
+            "x": 1.0,
+        }
+    )
+
+
+def _split(frame: pd.DataFrame, spec) -> object:
+    """The time split alone (every entity on both sides), as these tests count rows by days."""
+    return split_by_time(frame, spec.model_copy(update={"held_out_entities": 0}), "customer_id")
 
 
 def test_split_by_time_keeps_whole_days_in_order(churn):
     spec = churn.training.model_copy(update={"validation_days": 2, "holdout_days": 3})
-    split = split_by_time(_frame(10).sample(frac=1, random_state=0), spec)
+    split = _split(_frame(10).sample(frac=1, random_state=0), spec)
     assert split.days("holdout") == ["2025-01-08", "2025-01-09", "2025-01-10"]
     assert split.days("validation") == ["2025-01-06", "2025-01-07"]
     assert split.days("train")[-1] == "2025-01-05"
@@ -37,24 +49,44 @@ def test_split_by_time_keeps_whole_days_in_order(churn):
     assert split.summary()["holdout"]["rows"] == 12
 
 
+def test_no_entity_is_both_fitted_on_and_judged_on(churn):
+    """A label that spans days (churn within 7 days) is shared by an entity's neighbouring days: a model
+    judged on entities it was fitted on scores labels it has seen. The held-out entities are the same
+    in every run and every order of rows."""
+    spec = churn.training.model_copy(update={"validation_days": 2, "holdout_days": 3})
+    assert spec.held_out_entities == 0.3  # the default
+    frame = _frame(10, per_day=2000)
+    split = split_by_time(frame.sample(frac=1, random_state=1), spec, "customer_id")
+    fitted, judged = (
+        set(split.train["customer_id"]),
+        set(split.validation["customer_id"]) | set(split.holdout["customer_id"]),
+    )
+    assert not fitted & judged and fitted | judged == set(range(2000))
+    assert 0.27 < len(judged) / 2000 < 0.33
+    assert split.days("holdout") == ["2025-01-08", "2025-01-09", "2025-01-10"]
+    assert split.days("train")[-1] == "2025-01-05" and split.days("validation") == ["2025-01-06", "2025-01-07"]
+    again = split_by_time(frame, spec, "customer_id")
+    assert set(again.holdout["customer_id"]) == set(split.holdout["customer_id"])
+
+
 def test_too_few_days_to_split_says_how_many_are_needed(churn):
     spec = churn.training.model_copy(update={"validation_days": 2, "holdout_days": 3})
     with pytest.raises(TrainingDataError, match="has 5 labelled days; a time split needs at least 6"):
-        split_by_time(_frame(5), spec)
+        split_by_time(_frame(5), spec, "customer_id")
 
 
 def test_a_single_class_window_is_refused(churn):
     frame = _frame(10).assign(churned=0)
-    split = split_by_time(frame, churn.training.model_copy(update={"validation_days": 2, "holdout_days": 3}))
+    split = _split(frame, churn.training.model_copy(update={"validation_days": 2, "holdout_days": 3}))
     with pytest.raises(TrainingDataError, match=r"only label churned=\[0\]"):
         check_labels(split, "churned", "binary")
 
 
 def test_a_holdout_smaller_than_the_gate_asks_is_refused_naming_the_days_and_the_label_column(churn):
     usecase = with_split(churn, validation_days=2, holdout_days=3)
-    split = split_by_time(_frame(10, per_day=200), usecase.training)
+    split = _split(_frame(10, per_day=200), usecase.training)
     check_split(split, usecase)  # 600 rows: enough for min_holdout_rows 500
-    small = split_by_time(_frame(10, per_day=4), usecase.training)
+    small = _split(_frame(10, per_day=4), usecase.training)
     with pytest.raises(TrainingDataError) as err:
         check_split(small, usecase)
     text = str(err.value)
@@ -62,7 +94,8 @@ def test_a_holdout_smaller_than_the_gate_asks_is_refused_naming_the_days_and_the
         "2025-01-08..2025-01-10) has 12 rows" in text
         and f"asks for {churn.training.promotion.min_holdout_rows}" in text
     )
-    assert "'reference_date' (label.reference_time) in UTC" in text and "4 labelled rows a day" in text
+    assert "'reference_date' (label.reference_time) in UTC" in text
+    assert "hold 4 labelled rows of the 30% of entities never fitted on" in text
 
 
 def test_a_run_can_split_its_window_otherwise_without_changing_the_config(churn):
@@ -70,7 +103,7 @@ def test_a_run_can_split_its_window_otherwise_without_changing_the_config(churn)
     assert (fresh.training.validation_days, fresh.training.holdout_days) == (1, 1)
     assert fresh.training.promotion == churn.training.promotion and churn.training.holdout_days == 3
     assert with_split(churn, None, None) is churn
-    assert split_by_time(_frame(10), fresh.training).days("holdout") == ["2025-01-10"]
+    assert _split(_frame(10), fresh.training).days("holdout") == ["2025-01-10"]
 
 
 def test_unknown_candidates_are_named_with_the_configured_ones(churn):
