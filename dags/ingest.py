@@ -13,7 +13,9 @@ the rows with the dataset's Great Expectations suite (`expectations/`), and then
   expectation, column and count. What was curated before stays as it was.
 
 Warning-level expectations are logged and recorded but do not stop the run. An
-empty interval is written as an empty partition marked as such. An interval that
+empty interval is written as an empty partition marked as such, or, with the
+dataset's `late_after_hours`, waited for until that deadline, then alerted
+(`late_data`) and failed, curating nothing. An interval that
 has not ended is refused; one that ended less than `lateness_minutes` ago waits
 (rescheduled, holding no worker). A new read that would empty a curated partition
 or shrink it by more than `max_shrink` stops unless the form's `allow_shrink` is on. Data Docs:
@@ -58,13 +60,17 @@ def build_ingest_dag(usecase: UseCase) -> None:
                 import datetime as dt
 
                 from dagkit import alert_on, interval_extra, publish_links, sqlalchemy_url, task_errors
-                from pipelines.ingestion.ingest import QuarantinedPartition, ingest_interval
+                from pipelines.ingestion.ingest import LateData, QuarantinedPartition, ingest_interval
                 from pipelines.reporting import links
 
                 ctx = get_current_context()
                 start, end = ctx["data_interval_start"], ctx["data_interval_end"]
                 # Bad data fails at once (retrying cannot help), after its alert; an unfinished interval waits.
-                with task_errors(), alert_on(usecase, QuarantinedPartition, "quarantine"):
+                with (
+                    task_errors(),
+                    alert_on(usecase, QuarantinedPartition, "quarantine"),
+                    alert_on(usecase, LateData, "late_data"),
+                ):
                     result = ingest_interval(
                         sqlalchemy_url(usecase.source.connection_id),
                         usecase,

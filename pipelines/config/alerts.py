@@ -11,6 +11,7 @@ from pipelines.config.types import Strict
 AlertEvent = Literal[
     "run_failed",
     "quarantine",
+    "late_data",
     "retrain_triggered",
     "challenger_rejected_after_drift",
     "canary_started",

@@ -64,6 +64,14 @@ class DatasetSpec(Strict):
         description="How long after an interval ends its last rows may still arrive: ingestion waits that long "
         "past the end before reading it (0: read it as soon as it ends).",
     )
+    late_after_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="Rows of an interval are expected within this many hours of its end: an empty read before "
+        "then waits (the task is rescheduled every 15 minutes, holding no worker); after it, the run raises a "
+        "late_data alert and fails without retrying, curating nothing: run it again once the rows arrived. "
+        "None: an empty interval is curated as an empty partition at once.",
+    )
     max_shrink: float = Field(
         default=0.5,
         ge=0,

@@ -42,6 +42,36 @@ class QuarantinedPartition(BadInput):
     """The interval's rows failed a critical expectation and were quarantined."""
 
 
+class LateData(BadInput):
+    """No row of an interval has arrived ``late_after_hours`` after its end."""
+
+
+LATE_DATA_RECHECK = dt.timedelta(minutes=15)  # how often an empty read is tried again before the deadline
+
+
+def check_arrived(
+    usecase: UseCase, dataset_name: str, start: dt.datetime, end: dt.datetime, rows: int, now: dt.datetime
+) -> None:
+    """With ``late_after_hours``, an interval read empty is not curated as empty: it is waited for.
+
+    Raises:
+        NotYet: no rows yet, the deadline ``end + late_after_hours`` is still ahead: read again later.
+        LateData: no rows at the deadline.
+    """
+    hours = usecase.source.datasets[dataset_name].late_after_hours
+    if rows or hours is None:
+        return
+    deadline = end + dt.timedelta(hours=hours)
+    what = f"{usecase.name}.{dataset_name} [{start.isoformat()}, {end.isoformat()})"
+    if now < deadline:
+        raise NotYet(f"{what}: no rows yet; expected by {deadline.isoformat()} (late_after_hours: {hours:g})",
+                     min(now + LATE_DATA_RECHECK, deadline))  # fmt: skip
+    raise LateData(
+        f"{what}: no rows had arrived by {deadline.isoformat()} ({hours:g} hours after the interval's end, "
+        "late_after_hours): nothing was curated; run this task again once the source has them"
+    )
+
+
 class PartitionWouldShrink(BadInput):
     """A new read of an interval has far fewer rows than its curated partition (``max_shrink``)."""
 
@@ -226,15 +256,19 @@ def ingest_interval(
             quarantine zone and the message names every failure.
         PartitionWouldShrink: the new rows would shrink the curated partition beyond
             ``max_shrink`` (or empty it) and ``allow_shrink`` is off; nothing changed.
-        BadInput: the interval has not ended. NotYet: it ended less than ``lateness_minutes`` ago.
+        BadInput: the interval has not ended. NotYet: it ended less than ``lateness_minutes`` ago, or
+            (``late_after_hours``) it was read empty before its deadline.
+        LateData: read empty after its ``late_after_hours`` deadline (nothing is curated).
         pipelines.stores.source.SourceSchemaError: the source cannot be read by interval.
         sqlalchemy.exc.OperationalError: the source cannot be reached (retryable).
     """
-    check_interval_over(usecase, dataset_name, start, end, now or dt.datetime.now(dt.UTC))
+    now = now or dt.datetime.now(dt.UTC)
+    check_interval_over(usecase, dataset_name, start, end, now)
     dataset = usecase.source.datasets[dataset_name]
     key = partitions.partition_key(start, end)
     log.info("ingesting %s.%s partition %s = [%s, %s)", usecase.name, dataset_name, key, start, end)
     frame, read_failures = read_checked(url, dataset, start, end, chunk_rows)
+    check_arrived(usecase, dataset_name, start, end, len(frame), now)
     if frame.empty:
         log.warning(
             "%s.%s %s: the source has no rows in this interval; writing an empty partition",

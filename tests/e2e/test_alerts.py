@@ -86,6 +86,44 @@ def test_a_quarantine_and_a_failed_run_reach_the_receiver(alerting, receiver, sq
     assert alerts.counts("churn") == {"sent": 2, "failed": 0, "last_failure": None}
 
 
+def test_a_day_whose_rows_have_not_arrived_by_its_deadline_alerts_late_data(
+    alerting, receiver, sqlite_source, monkeypatch
+):
+    """With ``late_after_hours`` an empty day is not curated as empty: past its deadline the run alerts
+    ``late_data`` and fails without retrying, curating nothing; once the rows arrive a rerun curates them."""
+    from pipelines.stores import partitions
+
+    url, received = receiver
+    _connect(monkeypatch, url)
+    raw = yaml.safe_load((alerting / "churn.yaml").read_text())
+    raw["source"]["datasets"]["activity"]["late_after_hours"] = 6
+    (alerting / "churn.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    from pipelines.config import get_usecase
+
+    usecase = get_usecase("churn")
+    write_simulation(sqlite_source, usecase, WORLD, 6)
+    engine = sa.create_engine(sqlite_source)
+    that_day = "event_timestamp >= '2025-01-04' AND event_timestamp < '2025-01-05'"
+    with engine.begin() as conn:  # the day's activity has not been loaded into the source yet
+        held_back = conn.execute(sa.text(f"SELECT * FROM customer_activity WHERE {that_day}")).mappings().all()
+        conn.execute(sa.text(f"DELETE FROM customer_activity WHERE {that_day}"))
+    late = inprocess.run_interval(inprocess.load_dag("churn_ingest"), DAY, DAY + ONE)
+    assert late.state == "failed" and late.task_states["ingest_activity"] == "failed"
+    assert late.try_numbers["ingest_activity"] == 1  # no retry: waiting more is the deadline's job
+    bodies = [r["body"] for r in received]
+    assert [b["event"] for b in bodies] == ["late_data", "run_failed"], bodies
+    assert "no rows had arrived by 2025-01-05T06:00:00+00:00" in bodies[0]["message"]
+    key = partitions.partition_key(DAY, DAY + ONE)
+    assert not partitions.partition_path(partitions.CURATED, "churn", "activity", key).exists()  # nothing curated
+    with engine.begin() as conn:  # the rows arrive; a rerun curates them
+        conn.execute(sa.table("customer_activity", *[sa.column(c) for c in held_back[0]]).insert(), held_back)
+    engine.dispose()
+    again = inprocess.run_interval(inprocess.load_dag("churn_ingest"), DAY, DAY + ONE)
+    assert again.task_states["ingest_activity"] == "success"
+    info = partitions.read_info(partitions.partition_path(partitions.CURATED, "churn", "activity", key))
+    assert info is not None and info.rows == len(held_back)
+
+
 def test_a_receiver_that_is_down_fails_no_run_and_is_counted(alerting, monkeypatch, home):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

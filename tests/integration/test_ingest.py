@@ -213,6 +213,27 @@ def test_an_interval_that_has_not_ended_is_refused_and_one_within_its_lateness_w
     assert ingest_interval(source, late, "activity", DAY, END, now=END + dt.timedelta(minutes=90)).info.rows > 0
 
 
+def test_an_empty_read_waits_for_late_rows_until_its_deadline_then_fails_curating_nothing(source, churn):
+    """Issue 18: a day whose data has not arrived by a configured time raises a late-data alert (the
+    alert itself: tests/e2e/test_alerts.py)."""
+    from pipelines.errors import NotYet
+    from pipelines.ingestion.ingest import LATE_DATA_RECHECK, LateData
+
+    _corrupt_source(source, "DELETE FROM customer_activity WHERE event_timestamp >= '2025-01-02'")  # not loaded yet
+    waiting = _with_activity(churn, late_after_hours=6)
+    with pytest.raises(NotYet, match=r"no rows yet; expected by .*T06:00:00\+00:00 \(late_after_hours: 6\)") as early:
+        ingest_interval(source, waiting, "activity", DAY, END, now=END + dt.timedelta(hours=1))
+    assert early.value.ready_at == END + dt.timedelta(hours=1) + LATE_DATA_RECHECK and not _curated().exists()
+    almost = END + dt.timedelta(hours=5, minutes=55)  # the last check is at the deadline, not after it
+    with pytest.raises(NotYet) as last:
+        ingest_interval(source, waiting, "activity", DAY, END, now=almost)
+    assert last.value.ready_at == END + dt.timedelta(hours=6)
+    with pytest.raises(LateData, match=r"no rows had arrived by .* nothing was curated; run this task again"):
+        ingest_interval(source, waiting, "activity", DAY, END, now=END + dt.timedelta(hours=6))
+    assert not _curated().exists()
+    assert ingest_interval(source, churn, "activity", DAY, END).info.rows == 0  # without it: empty, at once
+
+
 def test_a_read_that_would_empty_or_shrink_a_curated_partition_stops_unless_allowed(source, churn):
     """Issue 17, defect 5: a re-read of a day that came back empty replaced a curated partition, with warnings only."""
     from pipelines.ingestion.ingest import PartitionWouldShrink
