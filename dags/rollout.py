@@ -21,6 +21,7 @@ no canary running the run fails saying so, and nothing changes.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 
@@ -28,7 +29,7 @@ from dagkit import dag_arguments, usecases
 from pipelines.config import UseCase
 
 
-def build_rollout_dag(usecase: UseCase) -> None:
+def build_rollout_dag(usecase: UseCase) -> Any:
     spec = usecase.rollout
     approval = spec.approval == "required"
     actions = ["promote", "abort", *(["approval"] if approval else [])]
@@ -115,7 +116,7 @@ def build_rollout_dag(usecase: UseCase) -> None:
         route() >> [decide_canary(), prepared]
         prepared >> ask >> [promote_canary(), roll_back_canary()]
 
-    rollout()
+    return rollout()
 
 
 for _usecase in usecases("rollout", lambda u: u.rollout.mode == "canary"):

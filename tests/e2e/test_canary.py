@@ -351,3 +351,65 @@ def test_an_approval_answered_through_the_rest_api_promotes_the_canary(approving
     last = canary.read_record(approving, challenger)["stages"][-1]
     assert last["stage"] == "full" and last["by"] == "approval: admin" and last["answered_at"], last
     assert client.get_model_version("churn", challenger).tags["rollout_answered_by"] == "approval: admin"
+
+
+def test_an_unanswered_approval_takes_the_configured_default_when_it_times_out(approving, warehouse_url):
+    """``rollout.approval_timeout_hours`` passes with no answer: Airflow's HITL trigger resumes the task with
+    the default (``approval_default: abort``: roll back), and the record says nobody answered."""
+    import importlib.util
+    import threading
+
+    from mlops import airflow_admin, inprocess
+    from pipelines import settings
+
+    airflow_admin.migrate_db()
+    data, best = _trained(approving)
+    champion = _register(approving, data, best, inverted=True)
+    _gate(approving, data, champion, force=True)
+    challenger = _register(approving, data, best)
+    assert _gate(approving, data, challenger, force=False)["decision"] == "canary"
+    score_intervals(approving, pin_models(approving), DAYS, warehouse_url, "test")
+    assert canary.judge_night(approving, LABELLED_END)["action"] == rollout.APPROVAL
+    # Two seconds: far below what the loader accepts (a night of the monitor), set on the loaded config
+    # for this test only, on the DAG the rollout DAG file builds from it.
+    quick = approving.model_copy(
+        update={"rollout": approving.rollout.model_copy(update={"approval_timeout_hours": 2 / 3600})}
+    )
+    spec = importlib.util.spec_from_file_location("rollout_dag_file", settings.REPO_ROOT / "dags" / "rollout.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.build_rollout_dag(quick)
+    # On Airflow 3.3 an unanswered request is resolved by the scheduler's sweep of tasks awaiting input:
+    # dag.test has no scheduler, so the sweep runs here, every second, as a scheduler loop would call it.
+    done, swept = threading.Event(), []
+
+    def scheduler_sweep() -> None:
+        from airflow.jobs.job import Job
+        from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+
+        runner = SchedulerJobRunner(job=Job(), executors=[])
+        while not done.wait(1):
+            try:
+                runner.check_awaiting_input_timeouts()
+            except Exception as exc:  # shown by the assertion below instead of a hang
+                swept.append(exc)
+                return
+
+    sweeper = threading.Thread(target=scheduler_sweep, daemon=True)
+    sweeper.start()
+    try:
+        with inprocess.params_restored(dag):
+            run = dag.test(run_conf={"action": "approval", "reason": "the canary is no worse"})
+    finally:
+        done.set()
+        sweeper.join(10)
+    assert not swept, swept
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["ask_approval"] == "success" and states["roll_back_canary"] == "success", states
+    assert states["promote_canary"] == "skipped", states
+    client = mlflow_store.configure()
+    assert mlflow_store.alias_version(client, "churn", mlflow_store.CHAMPION) == champion
+    assert mlflow_store.alias_version(client, "churn", canary.CANARY) is None
+    last = canary.read_record(approving, challenger)["stages"][-1]
+    assert last["stage"] == "rolled_back" and last["by"] == "approval: timed out", last
+    assert "no answer: rollout.approval_default is abort" in last["reason"]
