@@ -72,10 +72,15 @@ def latest_verdict(usecase: UseCase) -> str:
 
 
 def served_split(warehouse_url: str, usecase: UseCase, as_of: dt.datetime) -> dict[str, int]:
-    """Rows of one day's predictions by the version and stage that served them (``"3 canary": 512``)."""
+    """Rows of one day's predictions by the version and stage that served them (``"3 canary": 512``),
+    and of a challenger's shadow scores (``"4 challenger": 2000``: scored, served to nobody)."""
+    import pandas as pd
+
     from pipelines.stores import warehouse
 
-    rows = warehouse.read_interval(warehouse_url, "predictions", usecase.name, as_of)
+    served = warehouse.read_interval(warehouse_url, "predictions", usecase.name, as_of)
+    shadow = warehouse.read_interval(warehouse_url, "shadow_predictions", usecase.name, as_of)
+    rows = pd.concat([served, shadow[shadow["stage"] == "challenger"]], ignore_index=True)
     if rows.empty:
         return {}
     counts = rows.groupby([rows["model_version"].astype(str), rows["stage"].fillna("champion")]).size()

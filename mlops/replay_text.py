@@ -56,7 +56,7 @@ def day_table(usecase: UseCase, days: list[dict[str, Any]], drift_date: dt.date 
     dataset = usecase.features.dataset if usecase.features else next(iter(usecase.source.datasets))
     metric = usecase.training.primary_metric if usecase.training else "metric"
     header = (
-        f"{'date':<12}{'rows':>7}  {'validation':<16}{'champion':>9}  {'served':<14}{'live ' + metric:>14}"
+        f"{'date':<12}{'rows':>7}  {'validation':<16}{'champion':>9}  {'served':<24}{'live ' + metric:>14}"
         f"{'drifted':>9}  action"
     )
     lines = [header, "-" * (len(header) + 20)]
@@ -83,7 +83,7 @@ def day_table(usecase: UseCase, days: list[dict[str, Any]], drift_date: dt.date 
         marker = " <- drift" if drift_date and row["day"] == drift_date.isoformat() else ""
         lines.append(
             f"{row['day']:<12}{rows:>7}  {', '.join(validation) or 'passed':<16}"
-            f"{'v' + row['champion'] if row.get('champion') else '-':>9}  {served_text(row.get('served')):<14}"
+            f"{'v' + row['champion'] if row.get('champion') else '-':>9}  {served_text(row.get('served')):<24}"
             f"{'-' if live is None else f'{live:.4f}':>14}{'-' if share is None else f'{share:.0%}':>9}  "
             f"{action}{marker}"
         )
@@ -91,15 +91,18 @@ def day_table(usecase: UseCase, days: list[dict[str, Any]], drift_date: dt.date 
 
 
 def served_text(served: dict[str, int] | None) -> str:
-    """``{"1 champion": 1500, "3 canary": 500}`` -> ``v1 + v3 25%``: who served the day's predictions."""
+    """``{"1 champion": 1500, "3 canary": 500}`` -> ``v1 + v3 25%``: who served the day's predictions
+    (and ``(shadow v4)``: a challenger scored in the shadow, served to nobody)."""
     if not served:
         return "-"
-    total = sum(served.values())
+    shadow = [k.split(" ", 1)[0] for k in served if k.endswith(" challenger")]
+    serving = {k: n for k, n in served.items() if not k.endswith(" challenger")}
+    total = sum(serving.values())
     parts = []
-    for key, rows in sorted(served.items(), key=lambda kv: kv[0].endswith(" canary")):
+    for key, rows in sorted(serving.items(), key=lambda kv: kv[0].endswith(" canary")):
         version, stage = key.split(" ", 1)
         parts.append(f"v{version}" + (f" {rows / total:.0%}" if stage == "canary" else ""))
-    return " + ".join(parts)
+    return " + ".join(parts) + "".join(f" (shadow v{v})" for v in shadow)
 
 
 def canary_text(judged: dict[str, str]) -> str:

@@ -73,7 +73,11 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, demo_r
     assert loop["time_to_recovery_days"] == (full_day - drift).days > loop["time_to_canary_days"]
     # Every prediction row names the version and stage that served it: during the canary a quarter of
     # the customers were served by the retrain, afterwards everyone.
-    served = {row["day"]: row.get("served") or {} for row in summary["per_day"]}
+    served = {  # who served each day (a rejected challenger's shadow scores apart: served to nobody)
+        row["day"]: {k: n for k, n in (row.get("served") or {}).items() if not k.endswith(" challenger")}
+        for row in summary["per_day"]
+    }
+    assert any(k.endswith(" challenger") for row in summary["per_day"] for k in row.get("served") or {})
     canary_days = [d for d, split in served.items() if f"{retrain['version']} canary" in split]
     assert canary_days and all(
         0.2 < served[d][f"{retrain['version']} canary"] / sum(served[d].values()) < 0.3 for d in canary_days
@@ -81,6 +85,7 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, demo_r
     last = summary["per_day"][-1]
     assert last["day"] > full_day.isoformat() and set(served[last["day"]]) == {f"{retrain['version']} champion"}
     assert "canary v" in printed and "-> full" in printed and "live, on the canary's" in printed
+    assert "(shadow v" in printed  # shadow -> canary -> full, in the day table
     # The nights before the drift are stable: the suggested thresholds sit above what they showed.
     found = summary["thresholds"]
     assert found["stable_nights"] >= 3 and found["suggested_drift_share"] > found["drift_share_max"]
