@@ -71,22 +71,6 @@ def latest_verdict(usecase: UseCase) -> str:
     return verdict(json.loads(records[-1].read_text())) if records else ""
 
 
-def served_split(warehouse_url: str, usecase: UseCase, as_of: dt.datetime) -> dict[str, int]:
-    """Rows of one day's predictions by the version and stage that served them (``"3 canary": 512``),
-    and of a challenger's shadow scores (``"4 challenger": 2000``: scored, served to nobody)."""
-    import pandas as pd
-
-    from pipelines.stores import warehouse
-
-    served = warehouse.read_interval(warehouse_url, "predictions", usecase.name, as_of)
-    shadow = warehouse.read_interval(warehouse_url, "shadow_predictions", usecase.name, as_of)
-    rows = pd.concat([served, shadow[shadow["stage"] == "challenger"]], ignore_index=True)
-    if rows.empty:
-        return {}
-    counts = rows.groupby([rows["model_version"].astype(str), rows["stage"].fillna("champion")]).size()
-    return {f"{version} {stage}": int(n) for (version, stage), n in counts.items()}
-
-
 class Replay:
     """Runs the DAGs of one use case day by day and keeps what each day did."""
 
@@ -152,6 +136,7 @@ class Replay:
 
     def run_day(self, day: dt.date) -> dict[str, Any]:
         from pipelines.days import day_bounds
+        from pipelines.reporting import lineage
 
         start, end = day_bounds(day, self.usecase.schedule.timezone)
         row: dict[str, Any] = {"day": day.isoformat(), "notes": []}
@@ -170,7 +155,7 @@ class Replay:
             if not outcome.ok:
                 row["notes"].append(f"{self.inference.dag_id} {outcome.state}")
             elif self.warehouse_url:
-                row["served"] = served_split(self.warehouse_url, self.usecase, end)
+                row["served"] = lineage.served_split(self.warehouse_url, self.usecase, end)
         if self.monitor is not None and champion:
             row |= self._monitor(start, end)
         row["champion"] = champion_version(self.usecase) if self.train is not None else None

@@ -138,12 +138,8 @@ def measure(
         thresholds[version] = mlflow_store.decision_threshold(found)
     live = live_metrics(usecase, served, thresholds)
     primary = ref.primary_metric
-    # The champion's own live figure: every matured entity-day it scored, served or shadow-scored (as
-    # a canary it served a share and shadow-scored the rest): the most labels there are about it.
-    mine = pd.concat(
-        [frame[frame["model_version"].astype(str) == champion.version] for frame in (served, shadow)],
-        ignore_index=True,
-    )
+    # The champion's own live figure on every matured row it scored, served or shadow-scored (as a canary).
+    mine = pd.concat([f[f["model_version"].astype(str) == champion.version] for f in (served, shadow)])
     own = live_metrics(usecase, mine, thresholds).get(champion.version, {}) if len(mine) else {}
     served_live, served_holdout, weighed_rows = served_metric(live, primary)
     both = shadowed_rows(served, shadow)

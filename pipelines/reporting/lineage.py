@@ -208,3 +208,19 @@ def _has_stage(path: Any) -> bool:
     import pyarrow.parquet as pq
 
     return "stage" in pq.read_schema(path).names
+
+
+def served_split(warehouse_url: str, usecase: UseCase, as_of: dt.datetime) -> dict[str, int]:
+    """Rows of one day's predictions by the version and stage that served them (``"3 canary": 512``),
+    and of a challenger's shadow scores (``"4 challenger": 2000``: scored, served to nobody)."""
+    import pandas as pd
+
+    from pipelines.stores import warehouse
+
+    served = warehouse.read_interval(warehouse_url, "predictions", usecase.name, as_of)
+    shadow = warehouse.read_interval(warehouse_url, "shadow_predictions", usecase.name, as_of)
+    rows = pd.concat([served, shadow[shadow["stage"] == "challenger"]], ignore_index=True)
+    if rows.empty:
+        return {}
+    counts = rows.groupby([rows["model_version"].astype(str), rows["stage"].fillna("champion")]).size()
+    return {f"{version} {stage}": int(n) for (version, stage), n in counts.items()}

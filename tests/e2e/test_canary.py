@@ -298,18 +298,24 @@ def api_server():
         process.wait(30)
 
 
-def test_an_approval_answered_through_the_rest_api_promotes_the_canary(approving, warehouse_url, api_server):
-    import threading
-    import time
-
-    from mlops import inprocess
-
+def _canary_awaiting_approval(approving, warehouse_url) -> tuple[str, str]:
+    """A clearly worse champion and a canary that served the labelled days: the night would promote it."""
     data, best = _trained(approving)
     champion = _register(approving, data, best, inverted=True)
     _gate(approving, data, champion, force=True)
     challenger = _register(approving, data, best)
     assert _gate(approving, data, challenger, force=False)["decision"] == "canary"
     score_intervals(approving, pin_models(approving), DAYS, warehouse_url, "test")
+    return champion, challenger
+
+
+def test_an_approval_answered_through_the_rest_api_promotes_the_canary(approving, warehouse_url, api_server):
+    import threading
+    import time
+
+    from mlops import inprocess
+
+    _, challenger = _canary_awaiting_approval(approving, warehouse_url)
     judged = canary.judge_night(approving, LABELLED_END)  # the monitor would promote: it asks instead
     assert judged["action"] == rollout.APPROVAL and judged["approval_run_id"] == f"approval__v{challenger}"
     assert "waiting since" in judged["reason"] and "no worse than the champion" in judged["reason"]
@@ -363,12 +369,7 @@ def test_an_unanswered_approval_takes_the_configured_default_when_it_times_out(a
     from pipelines import settings
 
     airflow_admin.migrate_db()
-    data, best = _trained(approving)
-    champion = _register(approving, data, best, inverted=True)
-    _gate(approving, data, champion, force=True)
-    challenger = _register(approving, data, best)
-    assert _gate(approving, data, challenger, force=False)["decision"] == "canary"
-    score_intervals(approving, pin_models(approving), DAYS, warehouse_url, "test")
+    champion, challenger = _canary_awaiting_approval(approving, warehouse_url)
     assert canary.judge_night(approving, LABELLED_END)["action"] == rollout.APPROVAL
     # Two seconds: far below what the loader accepts (a night of the monitor), set on the loaded config
     # for this test only, on the DAG the rollout DAG file builds from it.
