@@ -70,14 +70,19 @@ def health_chart(days: list[dict[str, Any]], events: list[dict[str, Any]], width
             continue
         px, colour = x[event["day"]], MARKERS.get(event["kind"], "#333")
         what = event["kind"].replace("_", " ") + (f" v{event['version']}" if event.get("version") else "")
-        nth = next((i for i, end in enumerate(row_ends) if px >= end), len(row_ends))
+        span = 6.5 * len(what)
+        flipped = px + 3 + span > width - right  # near the right edge: the label ends at its line instead
+        start = px - 3 - span if flipped else px
+        nth = next((i for i, end in enumerate(row_ends) if start >= end), len(row_ends))
         if nth == len(row_ends):
             row_ends.append(0.0)
-        row_ends[nth] = px + 3 + 6.5 * len(what) + 4
+        row_ends[nth] = (px if flipped else px + 3 + span) + 4
+        anchor = ' text-anchor="end"' if flipped else ""
         out.append(
             f'<g class="marker marker-{event["kind"]}"><line x1="{px:.1f}" x2="{px:.1f}" y1="{lines_top}" '
             f'y2="{lines_top + lines_h}" stroke="{colour}" stroke-dasharray="4 3"/>'
-            f'<text x="{px + 3:.1f}" y="{lines_top + 12 + 13 * nth}" font-size="11" fill="{colour}">'
+            f'<text x="{px - 3 if flipped else px + 3:.1f}" y="{lines_top + 12 + 13 * nth}" font-size="11" '
+            f'fill="{colour}"{anchor}>'
             f"{escape(what)}</text>"
             f"<title>{event['day']}: {escape(what)}: {escape(event.get('reason') or '')}</title></g>"
         )

@@ -32,3 +32,16 @@ def test_bars_lines_and_markers_are_drawn_and_escaped():
 
 def test_no_day_yet_is_said_in_words():
     assert health_chart([], []) == "<p>No day has been ingested yet.</p>"
+
+
+def test_a_marker_near_the_right_edge_ends_its_label_at_its_line():
+    """Found in the demo's page: a promotion on the last days had its label cut off by the chart's edge."""
+    days = [_day(f"2025-02-{d:02d}", 1900) for d in range(1, 29)]
+    events = [
+        {"day": "2025-02-02", "kind": "canary", "version": "3", "reason": "passed the gate"},
+        {"day": "2025-02-28", "kind": "promoted", "version": "3", "reason": "canary promoted to everyone"},
+    ]
+    svg = health_chart(days, events)
+    early, late = svg.split('class="marker marker-')[1:3]
+    assert 'text-anchor="end"' not in early.split("</g>")[0]
+    assert 'text-anchor="end"' in late.split("</g>")[0] and "promoted v3" in late
