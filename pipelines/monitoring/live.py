@@ -4,11 +4,13 @@ Each model version that served a matured day is measured on its own rows with
 the gate's metric functions; the night's live metric is their row-weighted mean,
 against the same weighting of those versions' holdout figures (from their
 promotion records). Versions not trained by this pipeline are reported, not weighed.
+A challenger scored in the shadow is compared with the champion on the same matured rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 
@@ -65,3 +67,31 @@ def live_note(usecase: UseCase, champion: str, by_version: dict, start: dt.datet
         served = ", ".join(f"v{v} ({m['rows']} rows)" for v, m in sorted(by_version.items()))
         return f"the champion v{champion} served none of the matured days {days} yet; they were served by {served}"
     return ""
+
+
+def shadowed_rows(served: pd.DataFrame, shadow: pd.DataFrame) -> pd.DataFrame:
+    """Matured rows scored by both the champion of the day and the challenger (``*_shadow`` columns)."""
+    if shadow.empty or served.empty:
+        return pd.DataFrame(columns=[*served.columns, "score_shadow", "model_version_shadow"])
+    return served.merge(shadow.drop(columns=[data.TARGET]), on=["entity_id", "day"], suffixes=("", "_shadow"))
+
+
+def shadow_comparison(usecase: UseCase, both: pd.DataFrame, thresholds: dict, primary: str) -> dict[str, Any] | None:
+    """Champion vs challenger on the same matured rows, per pair of versions."""
+    if both.empty:
+        return None
+    out = {"rows": len(both), "by_pair": []}
+    for (champion, challenger), rows in both.groupby(["model_version", "model_version_shadow"]):
+        y = rows[data.TARGET].to_numpy()
+        a = metrics.metrics_for(usecase.task, y, rows[data.SCORE].to_numpy(), thresholds.get(str(champion)))
+        b = metrics.metrics_for(usecase.task, y, rows["score_shadow"].to_numpy(), thresholds.get(str(challenger)))
+        out["by_pair"].append(
+            {
+                "champion": str(champion),
+                "challenger": str(challenger),
+                "rows": len(rows),
+                "champion_metric": metrics.json_safe(a.get(primary)),
+                "challenger_metric": metrics.json_safe(b.get(primary)),
+            }
+        )
+    return out

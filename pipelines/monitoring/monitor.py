@@ -27,7 +27,7 @@ from pipelines import settings
 from pipelines.config import MonitoringSpec, RetrainPolicySpec, UseCase
 from pipelines.errors import BadInput
 from pipelines.monitoring import data, policy
-from pipelines.monitoring.live import live_metrics, live_note, served_metric
+from pipelines.monitoring.live import live_metrics, live_note, served_metric, shadow_comparison, shadowed_rows
 from pipelines.promotion import canary
 from pipelines.stores import mlflow_store
 from pipelines.stores import monitoring as store
@@ -143,7 +143,7 @@ def measure(
     own = live_metrics(usecase, mine, thresholds).get(champion.version, {}) if len(mine) else {}
     served_live, served_holdout, weighed_rows = served_metric(live, primary)
     both = shadowed_rows(served, shadow)
-    comparison = _shadow_comparison(usecase, both, thresholds, primary)
+    comparison = shadow_comparison(usecase, both, thresholds, primary)
 
     key = night_key(end)
     out_dir = drift_dir(usecase.name)
@@ -262,34 +262,6 @@ def evidence_from(record: dict[str, Any]) -> policy.Evidence:
         champion_live_metric=record["champion_live_metric"],
         champion_live_rows=record["live"]["champion_rows"],
     )
-
-
-def shadowed_rows(served: pd.DataFrame, shadow: pd.DataFrame) -> pd.DataFrame:
-    """Matured rows scored by both the champion of the day and the challenger (``*_shadow`` columns)."""
-    if shadow.empty or served.empty:
-        return pd.DataFrame(columns=[*served.columns, "score_shadow", "model_version_shadow"])
-    return served.merge(shadow.drop(columns=[data.TARGET]), on=["entity_id", "day"], suffixes=("", "_shadow"))
-
-
-def _shadow_comparison(usecase: UseCase, both: pd.DataFrame, thresholds: dict, primary: str) -> dict[str, Any] | None:
-    """Champion vs challenger on the same matured rows, per pair of versions."""
-    if both.empty:
-        return None
-    out = {"rows": len(both), "by_pair": []}
-    for (champion, challenger), rows in both.groupby(["model_version", "model_version_shadow"]):
-        y = rows[data.TARGET].to_numpy()
-        a = metrics.metrics_for(usecase.task, y, rows[data.SCORE].to_numpy(), thresholds.get(str(champion)))
-        b = metrics.metrics_for(usecase.task, y, rows["score_shadow"].to_numpy(), thresholds.get(str(challenger)))
-        out["by_pair"].append(
-            {
-                "champion": str(champion),
-                "challenger": str(challenger),
-                "rows": len(rows),
-                "champion_metric": metrics.json_safe(a.get(primary)),
-                "challenger_metric": metrics.json_safe(b.get(primary)),
-            }
-        )
-    return out
 
 
 def _write_history(url: str, usecase: UseCase, end: dt.datetime, record: dict[str, Any]) -> None:

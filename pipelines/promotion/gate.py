@@ -153,8 +153,7 @@ def _against_canary(
     name = mlflow_store.model_name(usecase)
     threshold = mlflow_store.decision_threshold(client.get_model_version(name, running.version))
     theirs = evaluate(client, usecase, running.version, holdout, threshold)
-    versus = decide(mine, theirs, spec.promotion, spec.primary_metric, usecase.task)
-    versus.reason = versus.reason.replace("champion", "canary")  # the gate's words, the canary in the champion's place
+    versus = decide(mine, theirs, spec.promotion, spec.primary_metric, usecase.task, against="canary")
     reason = (
         f"{passed.reason}; it also beats the running canary v{running.version}, which it supersedes: {versus.reason}"
         if versus.promote

@@ -42,6 +42,7 @@ def decide(
     primary: str,
     task: str,
     force: bool = False,
+    against: str = "champion",
 ) -> Decision:
     """The promotion policy. Pure: the same evaluations always give the same decision.
 
@@ -50,7 +51,8 @@ def decide(
     must also beat the champion by the margin on the primary metric, keep its
     calibration, keep every judged segment above the floor and within tolerance
     of the champion, on a holdout of at least the minimum size. A champion that
-    cannot be scored blocks promotion (only ``force`` passes it).
+    cannot be scored blocks promotion (only ``force`` passes it). ``against`` names the compared
+    model's role in the reasons (the gate also judges a challenger against a running canary).
     """
     checks = [Check("smoke", not challenger.error, challenger.error or f"loads and scores {challenger.rows} rows")]
     if challenger.error:
@@ -68,14 +70,14 @@ def decide(
     first = champion is None
     if champion is not None and champion.error:
         # Without the champion's figures nothing can be compared: a person decides (force_promote).
-        checks.append(Check("champion_scores", False, f"champion v{champion.version} not scored: {champion.error}"))
+        checks.append(Check("champion_scores", False, f"{against} v{champion.version} not scored: {champion.error}"))
     elif champion is not None:
         theirs = champion.metrics.get(primary, math.nan)
         checks.append(
             Check(
                 "margin",
                 not math.isnan(value - theirs) and value - theirs > spec.margin,
-                f"{primary} {value:.4f} vs champion v{champion.version} {theirs:.4f} (needs > +{spec.margin})",
+                f"{primary} {value:.4f} vs {against} v{champion.version} {theirs:.4f} (needs > +{spec.margin})",
             )
         )
         if task == "binary":
@@ -84,10 +86,10 @@ def decide(
                 Check(
                     "calibration",
                     _ge(old + spec.calibration_tolerance, mine),
-                    f"Brier {mine:.4f} vs champion {old:.4f} (tolerance {spec.calibration_tolerance})",
+                    f"Brier {mine:.4f} vs {against} {old:.4f} (tolerance {spec.calibration_tolerance})",
                 )
             )
-        checks += _segment_checks(challenger, champion, spec, primary)
+        checks += _segment_checks(challenger, champion, spec, primary, against)
     failed = [c for c in checks if not c.passed]
     if force:
         reason = "forced promotion" + (f" despite: {'; '.join(c.detail for c in failed)}" if failed else "")
@@ -99,7 +101,7 @@ def decide(
     assert champion is not None
     return Decision(
         True,
-        f"beats champion v{champion.version}: {primary} {value:.4f} vs {champion.metrics[primary]:.4f}, "
+        f"beats {against} v{champion.version}: {primary} {value:.4f} vs {champion.metrics[primary]:.4f}, "
         "guardrails pass",
         checks,
     )
@@ -115,7 +117,9 @@ def judged(values: dict[str, float], spec: PromotionSpec, primary: str) -> bool:
     )
 
 
-def _segment_checks(challenger: Evaluation, champion: Evaluation, spec: PromotionSpec, primary: str) -> list[Check]:
+def _segment_checks(
+    challenger: Evaluation, champion: Evaluation, spec: PromotionSpec, primary: str, against: str
+) -> list[Check]:
     checks = []
     for segment, mine in sorted(challenger.segments.items()):
         if not judged(mine, spec, primary):
@@ -131,7 +135,7 @@ def _segment_checks(challenger: Evaluation, champion: Evaluation, spec: Promotio
                 Check(
                     f"segment {segment}",
                     False,
-                    f"{segment} {primary} {value:.4f} vs champion {theirs:.4f} (tolerance {spec.segment_tolerance})",
+                    f"{segment} {primary} {value:.4f} vs {against} {theirs:.4f} (tolerance {spec.segment_tolerance})",
                 )
             )
     if not checks:

@@ -230,8 +230,11 @@ def split_by_time(frame: pd.DataFrame, spec: TrainingSpec, entity: str) -> Split
     holdout_from = days[-spec.holdout_days]
     validation_from = days[-(spec.holdout_days + spec.validation_days)]
     day = frame[REFERENCE_DAY]
-    judged = held_out(frame[entity], spec.held_out_entities) if spec.held_out_entities else np.ones(len(frame), bool)
-    fitted = ~judged if spec.held_out_entities else judged
+    if spec.held_out_entities:
+        judged = held_out(frame[entity], spec.held_out_entities)
+        fitted = ~judged
+    else:  # a time split alone: every entity on both sides
+        judged = fitted = np.ones(len(frame), bool)
     return Split(
         train=frame[(day < validation_from) & fitted].reset_index(drop=True),
         validation=frame[(day >= validation_from) & (day < holdout_from) & judged].reset_index(drop=True),
