@@ -27,6 +27,8 @@ PAGES = {  # path -> text the page must show
     "concepts/rollout/": "The monitor and the canary never act on models at once",
     "concepts/alerts/": "A channel that is down never fails a run",
     "adr/0006-canary-judged-on-paired-scores/": "judged on paired scores",
+    "adr/0007-held-out-entities/": "judged on entities they were never fitted on",
+    "get-started/": "canary v3 -> full",
 }
 
 
