@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
+from pipelines.config.responsible import responsible_problems
 from pipelines.config.rollout import rollout_problems
 from pipelines.config.types import CANDIDATE_KINDS, ClassificationMetric, ColumnType, RegressionMetric
 from pipelines.simulation.checks import simulation_problems
@@ -58,6 +59,7 @@ def cross_reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
     problems += simulation_problems(raw, datasets)
     problems += _monitoring_problems(raw)
     problems += rollout_problems(raw)
+    problems += responsible_problems(raw)
     label = raw.get("label")
     if isinstance(label, dict) and label.get("dataset") is not None:
         if label["dataset"] not in datasets:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -181,6 +181,31 @@ class LabelSpec(Strict):
         description="Timestamp column of the moment the label is about (its day is the one predicted)."
     )
     delay_days: int = Field(ge=0, description="Days after the reference time that the label arrives.")
+
+
+def feature_names(
+    windows_days: list[int],
+    aggregates: dict[str, list[str]],
+    trends: list[str],
+    latest: list[str],
+    one_hot: dict[str, list[Any]],
+) -> dict[str, str]:
+    """Feature name -> pandas dtype of a features section, in a stable order (Feast's schema, the
+    models' columns); plain arguments, so raw files are checked against the same names."""
+    columns: dict[str, str] = {}
+    for window in windows_days:
+        columns[f"active_days_{window}d"] = "int64"
+        for column, aggregations in aggregates.items():
+            for how in aggregations:
+                columns[f"{column}_{how}_{window}d"] = "float64"
+    for column in trends:
+        columns[f"{column}_trend"] = "float64"
+    for column in latest:
+        columns[f"{column}_latest"] = "float64"
+    for column, values in one_hot.items():
+        for value in values:
+            columns[f"{column}_is_{value}"] = "int64"
+    return columns
 
 
 class FeaturesSpec(Strict):

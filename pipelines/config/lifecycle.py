@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from pipelines.config.responsible import BehaviourSpec, FairnessSpec
 from pipelines.config.types import Strict, cron_period
 
 
@@ -91,6 +92,12 @@ class TrainingSpec(_Scheduled):
         min_length=1, description="Candidate name -> model; each trains in its own MLflow run."
     )
     promotion: PromotionSpec = Field(description="The champion/challenger gate.")
+    fairness: FairnessSpec | None = Field(
+        default=None, description="Optional: group metrics by sensitive attribute, guardrails of the gate."
+    )
+    behaviour: BehaviourSpec | None = Field(
+        default=None, description="Optional: behavioural tests every candidate passes in the gate."
+    )
 
 
 class InferenceSpec(Strict):
@@ -98,6 +105,13 @@ class InferenceSpec(Strict):
 
     chunk_rows: int = Field(default=100_000, ge=100, description="Entities read, scored and written at a time.")
     connection_id: str = Field(default="mlops_warehouse", description="Where the predictions tables are.")
+    reasons: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="Top reasons stored beside each score: the features with the largest contributions to "
+        "its margin (exact: TreeSHAP for XGBoost, coefficient times centred feature for linear models). 0: none.",
+    )
 
 
 class RetrainPolicySpec(Strict):

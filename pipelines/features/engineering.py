@@ -13,26 +13,20 @@ import datetime as dt
 import pandas as pd
 
 from pipelines.config import DatasetSpec, FeaturesSpec
+from pipelines.config.data import feature_names
 
 FEATURE_TIMESTAMP = "feature_timestamp"
 
 
 def feature_columns(spec: FeaturesSpec, dataset: DatasetSpec) -> dict[str, str]:
     """Feature name -> pandas dtype, in a stable order (what Feast's schema is derived from)."""
-    columns: dict[str, str] = {}
-    for window in spec.windows_days:
-        columns[f"active_days_{window}d"] = "int64"
-        for column, aggregations in spec.aggregates.items():
-            for how in aggregations:
-                columns[f"{column}_{how}_{window}d"] = "float64"
-    for column in spec.trends:
-        columns[f"{column}_trend"] = "float64"
-    for column in spec.latest:
-        columns[f"{column}_latest"] = "float64"
-    for column in spec.one_hot:
-        for value in dataset.column(column).values or []:
-            columns[f"{column}_is_{value}"] = "int64"
-    return columns
+    return feature_names(
+        spec.windows_days,
+        {column: list(how) for column, how in spec.aggregates.items()},
+        spec.trends,
+        spec.latest,
+        {column: list(dataset.column(column).values or []) for column in spec.one_hot},
+    )
 
 
 def definitions_fingerprint(spec: FeaturesSpec, dataset: DatasetSpec) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import UseCase
-from pipelines.promotion import canary
+from pipelines.promotion import canary, responsible
 from pipelines.promotion.decisions import decisions_dir, write_record
 from pipelines.promotion.policy import Decision, Evaluation, decide
 from pipelines.stores import mlflow_store
@@ -32,8 +32,16 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # evaluations when the champion keeps moving during one
 
 
-def evaluate(client: Any, usecase: UseCase, version: str, holdout: pd.DataFrame, threshold: float | None) -> Evaluation:
-    """Load ``version`` and score the holdout with it: loading and scoring are the smoke test."""
+def evaluate(
+    client: Any,
+    usecase: UseCase,
+    version: str,
+    holdout: pd.DataFrame,
+    threshold: float | None,
+    challenger: bool = False,
+) -> Evaluation:
+    """Load ``version`` and score the holdout with it: loading and scoring are the smoke test. Its
+    group metrics too; a ``challenger`` also runs its behavioural tests and explains its scores."""
     spec = spec_of(usecase)
     result = Evaluation(version=version, rows=len(holdout))
     try:
@@ -49,6 +57,7 @@ def evaluate(client: Any, usecase: UseCase, version: str, holdout: pd.DataFrame,
     y = holdout[usecase.label.column].to_numpy()
     result.metrics = metrics.metrics_for(usecase.task, y, scores, threshold)
     result.segments = metrics.segment_metrics(usecase.task, holdout, y, scores, threshold, spec.segments)
+    responsible.assess(result, usecase, model, holdout, y, scores, threshold, challenger)
     return result
 
 
@@ -90,14 +99,16 @@ def gate(
             canary.resume(client, usecase, version)
         _tag_version(client, name, version, earlier, record_path)
         return earlier
-    mine = evaluate(client, usecase, version, holdout, mlflow_store.decision_threshold(existing))
+    mine = evaluate(client, usecase, version, holdout, mlflow_store.decision_threshold(existing), challenger=True)
     for _ in range(MAX_ATTEMPTS):
         champion_version = mlflow_store.alias_version(client, name, CHAMPION)
         theirs = None
         if champion_version is not None and champion_version != version:
             threshold = mlflow_store.decision_threshold(client.get_model_version(name, champion_version))
             theirs = evaluate(client, usecase, champion_version, holdout, threshold)
-        decision = decide(mine, theirs, spec.promotion, spec.primary_metric, usecase.task, force)
+        decision = decide(
+            mine, theirs, spec.promotion, spec.primary_metric, usecase.task, force, fairness=spec.fairness
+        )
         # Under rollout.mode canary a passing challenger serves a share of the entities first (not the
         # first model, which has no champion to be compared with, nor a forced promotion).
         staged = decision.promote and theirs is not None and not decision.forced and usecase.rollout.mode == "canary"
@@ -153,7 +164,9 @@ def _against_canary(
     name = mlflow_store.model_name(usecase)
     threshold = mlflow_store.decision_threshold(client.get_model_version(name, running.version))
     theirs = evaluate(client, usecase, running.version, holdout, threshold)
-    versus = decide(mine, theirs, spec.promotion, spec.primary_metric, usecase.task, against="canary")
+    versus = decide(
+        mine, theirs, spec.promotion, spec.primary_metric, usecase.task, against="canary", fairness=spec.fairness
+    )
     reason = (
         f"{passed.reason}; it also beats the running canary v{running.version}, which it supersedes: {versus.reason}"
         if versus.promote
@@ -198,8 +211,21 @@ def _tag_version(client: Any, name: str, version: str, record: dict[str, Any], p
             "decision_metrics": json.dumps(compared)[:4000],
             "compared_with": record["compared_with"] or "none",
             "decision_record": str(path),
-        },
+        }
+        | _responsible_tags(record["challenger"]),
     )
+
+
+def _responsible_tags(mine: dict[str, Any]) -> dict[str, str]:
+    """The version's group gaps, behavioural test outcomes and top features, as registry tags."""
+    tags = {}
+    if mine.get("fairness"):
+        tags["fairness"] = json.dumps({a: f["gaps"] for a, f in mine["fairness"].items()})[:4000]
+    if mine.get("behaviour"):
+        tags["behaviour"] = ", ".join(f"{t['name']}: {t['status']}" for t in mine["behaviour"])[:4000]
+    if mine.get("importance"):
+        tags["top_features"] = ", ".join(list(mine["importance"])[:5])
+    return tags
 
 
 def verdict(record: dict[str, Any]) -> str:

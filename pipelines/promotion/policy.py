@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from pipelines.config import PromotionSpec
+from pipelines.config.responsible import FairnessSpec
 from pipelines.training import metrics
 
 
@@ -18,6 +19,10 @@ class Evaluation:
     segments: dict[str, dict[str, float]] = field(default_factory=dict)
     rows: int = 0
     error: str = ""
+    fairness: dict[str, dict] = field(default_factory=dict)  # per sensitive attribute (responsible.fairness)
+    behaviour: list[dict] = field(default_factory=list)  # behavioural test results (challengers only)
+    importance: dict[str, float] = field(default_factory=dict)  # mean |contribution| per feature, largest first
+    responsible_seconds: float = 0.0  # what the fairness, behaviour and explanation figures cost
 
 
 @dataclass
@@ -25,6 +30,7 @@ class Check:
     name: str
     passed: bool
     detail: str
+    judged: bool = True  # False: reported only (a group or slice too small to judge)
 
 
 @dataclass
@@ -43,6 +49,7 @@ def decide(
     task: str,
     force: bool = False,
     against: str = "champion",
+    fairness: FairnessSpec | None = None,
 ) -> Decision:
     """The promotion policy. Pure: the same evaluations always give the same decision.
 
@@ -51,8 +58,10 @@ def decide(
     must also beat the champion by the margin on the primary metric, keep its
     calibration, keep every judged segment above the floor and within tolerance
     of the champion, on a holdout of at least the minimum size. A champion that
-    cannot be scored blocks promotion (only ``force`` passes it). ``against`` names the compared
-    model's role in the reasons (the gate also judges a challenger against a running canary).
+    cannot be scored blocks promotion (only ``force`` passes it). Every model, the first too, must
+    pass its behavioural tests and keep each group gap of ``fairness`` under its limit; against a
+    champion, no gap may widen by more than its tolerance. ``against`` names the compared model's
+    role in the reasons (the gate also judges a challenger against a running canary).
     """
     checks = [Check("smoke", not challenger.error, challenger.error or f"loads and scores {challenger.rows} rows")]
     if challenger.error:
@@ -67,6 +76,11 @@ def decide(
             f"{challenger.rows} holdout rows vs minimum {spec.min_holdout_rows}",
         )
     )
+    checks += behaviour_checks(challenger)
+    if fairness is not None:
+        checks += fairness_checks(
+            challenger, None if champion is None or champion.error else champion, fairness, against
+        )
     first = champion is None
     if champion is not None and champion.error:
         # Without the champion's figures nothing can be compared: a person decides (force_promote).
@@ -141,6 +155,48 @@ def _segment_checks(
     if not checks:
         count = sum(judged(m, spec, primary) for m in challenger.segments.values())
         checks.append(Check("segments", True, f"{count} segments big enough to judge, all within floor and tolerance"))
+    return checks
+
+
+def behaviour_checks(challenger: Evaluation) -> list[Check]:
+    """One check per behavioural test; a test too small to judge is reported, neither passed nor failed."""
+    return [
+        Check(
+            f"behaviour {t['name']}", t["status"] != "fail", f"{t['kind']}: {t['detail']}", t["status"] != "too_small"
+        )
+        for t in challenger.behaviour
+    ]
+
+
+def fairness_checks(
+    challenger: Evaluation, champion: Evaluation | None, spec: FairnessSpec, against: str = "champion"
+) -> list[Check]:
+    """One check per sensitive attribute and group metric: under its limit, and no wider than the
+    champion's by more than its tolerance. Too few big-enough groups: reported, not judged."""
+    checks = []
+    for attribute in spec.sensitive:
+        mine = challenger.fairness.get(attribute) or {}
+        theirs = ((champion.fairness if champion else {}) or {}).get(attribute) or {}
+        small = f"; too small to judge: {', '.join(mine.get('too_small') or [])}" if mine.get("too_small") else ""
+        for metric, guard in spec.metrics.items():
+            name = f"fairness {attribute} {metric}"
+            value = (mine.get("gaps") or {}).get(metric)
+            if value is None:
+                checks.append(
+                    Check(name, True, f"not judged: fewer than two {attribute} groups big enough{small}", judged=False)
+                )
+                continue
+            before = (theirs.get("gaps") or {}).get(metric)
+            problems = []
+            if guard.limit is not None and value > guard.limit:
+                problems.append(f"above the limit {guard.limit}")
+            if before is not None and value > before + guard.tolerance:
+                problems.append(
+                    f"wider than {against} v{champion.version}'s {before:.4f} by more than {guard.tolerance}"
+                )
+            compared = f" vs {against} {before:.4f}" if before is not None else ""
+            detail = f"{attribute} {metric} {value:.4f}{compared} (limit {guard.limit}, tolerance {guard.tolerance})"
+            checks.append(Check(name, not problems, f"{detail}{': ' + '; '.join(problems) if problems else ''}{small}"))
     return checks
 
 

@@ -82,17 +82,68 @@ def render_markdown(usecase: UseCase, version: Any, run: Any, record: dict[str, 
             for segment, values in sorted(record["challenger"]["segments"].items())
         ],
         "",
+        *_fairness(record),
+        *_explanations(record),
         "## Promotion decision",
         "",
         f"**{record['decision'].upper()}**{' (forced)' if record.get('forced') else ''}: {record['reason']}",
         "",
-        *[f"- {'pass' if c['passed'] else 'FAIL'}: {c['name']}: {c['detail']}" for c in record["checks"]],
+        *[f"- {_verdict(c)}: {c['name']}: {c['detail']}" for c in record["checks"]],
         "",
         "## Known limitations",
         "",
         *_limitations(usecase, record, split),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _verdict(check: dict[str, Any]) -> str:
+    if not check.get("judged", True):
+        return "not judged"
+    return "pass" if check["passed"] else "FAIL"
+
+
+def _fairness(record: dict[str, Any]) -> list[str]:
+    """Group gaps per sensitive attribute, this version's beside the champion's (none: no section)."""
+    mine = record["challenger"].get("fairness") or {}
+    if not mine:
+        return []
+    theirs = (record.get("champion") or {}).get("fairness") or {}
+    lines = [
+        "## Fairness",
+        "",
+        "Gaps between the groups of each sensitive attribute on the holdout (decisions at the model's threshold; "
+        "Fairlearn). Groups too small to judge are named and left out of the gaps.",
+        "",
+        "| attribute | metric | this version | champion | groups judged | too small |",
+        "|---|---|---|---|---|---|",
+    ]
+    for attribute, figures in mine.items():
+        for metric, value in figures["gaps"].items():
+            before = (theirs.get(attribute) or {}).get("gaps", {}).get(metric)
+            lines.append(
+                f"| {attribute} | {metric} | {_fmt(value)} | {_fmt(before) if theirs else '-'} | "
+                f"{', '.join(figures['judged']) or 'none'} | {', '.join(figures['too_small']) or 'none'} |"
+            )
+    return [*lines, ""]
+
+
+def _explanations(record: dict[str, Any]) -> list[str]:
+    """The global explanation: mean absolute contribution to the margin, largest first."""
+    importance = record["challenger"].get("importance") or {}
+    if not importance:
+        return []
+    return [
+        "## Explanations",
+        "",
+        "What moves this version's scores on the holdout: each feature's mean absolute contribution to the "
+        "margin (exact: XGBoost's TreeSHAP, or coefficient times centred feature for linear models).",
+        "",
+        "| feature | mean \\|contribution\\| |",
+        "|---|---|",
+        *[f"| `{feature}` | {value:.4f} |" for feature, value in importance.items()],
+        "",
+    ]
 
 
 def _what_is_scored(usecase: UseCase) -> str:

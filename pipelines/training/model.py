@@ -30,19 +30,38 @@ class Fitted:
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         if self.kind == "xgboost":
-            rounds = (0, self.best_iteration + 1) if self.best_iteration is not None else (0, 0)
-            return np.asarray(self.estimator.inplace_predict(matrix, iteration_range=rounds), dtype=float)
+            return np.asarray(self.estimator.inplace_predict(matrix, iteration_range=self._rounds()), dtype=float)
         if self.task == "binary":
             return self.estimator.predict_proba(matrix)[:, 1]
         return np.asarray(self.estimator.predict(matrix), dtype=float)
 
-    def importances(self, features: list[str]) -> dict[str, float]:
-        """Gain per feature (trees) or absolute coefficient on standardized features (linear)."""
+    def margin(self, matrix: np.ndarray) -> np.ndarray:
+        """The raw output before the link: log-odds (binary) or the estimate itself (regression)."""
         if self.kind == "xgboost":
-            gains = self.estimator.get_score(importance_type="gain")
-            return {name: float(gains.get(f"f{i}", gains.get(name, 0.0))) for i, name in enumerate(features)}
+            return np.asarray(
+                self.estimator.inplace_predict(matrix, iteration_range=self._rounds(), predict_type="margin"),
+                dtype=float,
+            )
+        if self.task == "binary":
+            return np.asarray(self.estimator.decision_function(matrix), dtype=float)
+        return np.asarray(self.estimator.predict(matrix), dtype=float)
+
+    def contributions(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each feature's exact contribution to each row's margin, and the bias: a row's contributions
+        plus its bias add up to its margin. XGBoost: its native TreeSHAP (``pred_contribs``); linear
+        models: coefficient times the feature centred (and scaled) as the model saw it."""
+        if self.kind == "xgboost":
+            import xgboost as xgb
+
+            out = self.estimator.predict(xgb.DMatrix(matrix), pred_contribs=True, iteration_range=self._rounds())
+            return np.asarray(out[:, :-1], dtype=float), np.asarray(out[:, -1], dtype=float)
+        centred = self.estimator[:-1].transform(matrix)
         coef = np.ravel(self.estimator[-1].coef_)
-        return {name: float(abs(c)) for name, c in zip(features, coef, strict=True)}
+        intercept = float(np.ravel(self.estimator[-1].intercept_)[0])
+        return centred * coef, np.full(len(matrix), intercept)
+
+    def _rounds(self) -> tuple[int, int]:
+        return (0, self.best_iteration + 1) if self.best_iteration is not None else (0, 0)
 
 
 class ScoringModel(mlflow.pyfunc.PythonModel):

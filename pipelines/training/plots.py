@@ -57,12 +57,12 @@ def holdout_figures(task: str, y: np.ndarray, scores: np.ndarray, title: str) ->
     return figures
 
 
-def importance_figure(importances: dict[str, float], title: str, top: int = 20) -> Any:
+def importance_figure(importances: dict[str, float], title: str, top: int = 20, unit: str = "") -> Any:
     plt = _pyplot()
     items = sorted(importances.items(), key=lambda kv: kv[1], reverse=True)[:top][::-1]
     fig, ax = plt.subplots(figsize=(6, 0.25 * len(items) + 1.2))
     ax.barh([k for k, _ in items], [v for _, v in items])
-    ax.set(title=f"Feature importance, {title}")
+    ax.set(title=f"Feature importance, {title}", xlabel=unit)
     fig.tight_layout()
     return fig
 

@@ -20,6 +20,7 @@ import numpy as np
 from pipelines import settings
 from pipelines.config import UseCase
 from pipelines.errors import BadInput
+from pipelines.responsible import explain, fairness
 from pipelines.stores import mlflow_store
 from pipelines.training import candidates, metrics, plots
 from pipelines.training.dataset import Split, TrainingData, check_labels, check_split, spec_of, split_by_time
@@ -274,8 +275,18 @@ def _train_one(
             for segment, values in result.segments.items():
                 mlflow_store.log_metrics(metrics.flat(values, f"holdout_segment/{segment.replace('=', '/')}/"))
             mlflow_store.log_dict(result.segments, "segment_metrics.json")
+            if spec.fairness is not None:  # the gate judges them; every candidate's are tracked
+                groups = fairness.group_metrics(
+                    task, split.holdout, y["holdout"], holdout_scores, threshold, spec.fairness
+                )
+                mlflow_store.log_metrics(fairness.flat(groups))
+                mlflow_store.log_dict(groups, "fairness.json")
+            importance = explain.global_importance(explain.explain(fitted, split.holdout, features))
+            mlflow_store.log_dict(importance, "explanations/global_importance.json")
             figures = plots.holdout_figures(task, y["holdout"], holdout_scores, f"{name}, holdout")
-            figures["feature_importance.png"] = plots.importance_figure(fitted.importances(features), name)
+            figures["feature_importance.png"] = plots.importance_figure(
+                importance, f"{name}, holdout", unit="mean |contribution| to the margin"
+            )
             for file_name, fig in figures.items():
                 mlflow_store.log_figure(fig, f"plots/{file_name}")
             plots.close(list(figures.values()))

@@ -209,5 +209,8 @@ def test_regression_candidates_fit_and_are_measured(kind):
     fitted, again = (fit(spec, "regression", 7, x[:400], y[:400], x[400:500], y[400:500])[0] for _ in range(2))
     m = metrics.metrics_for("regression", y[500:], fitted.score(x[500:]), None)
     assert m["r2"] > 0.8 and m["neg_rmse"] == -m["rmse"] and m["rows"] == 100
-    assert set(fitted.importances(["a", "b", "c"])) == {"a", "b", "c"}
+    contributions, bias = fitted.contributions(x[500:])
+    assert contributions.shape == (100, 3) and np.allclose(
+        contributions.sum(axis=1) + bias, fitted.score(x[500:]), atol=1e-4
+    )
     assert np.array_equal(fitted.score(x[500:]), again.score(x[500:]))  # fixed seeds: same model
