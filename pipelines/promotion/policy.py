@@ -177,9 +177,10 @@ def fairness_checks(
     for attribute in spec.sensitive:
         mine = challenger.fairness.get(attribute) or {}
         theirs = ((champion.fairness if champion else {}) or {}).get(attribute) or {}
-        small = f"; too small to judge: {', '.join(mine.get('too_small') or [])}" if mine.get("too_small") else ""
         for metric, guard in spec.metrics.items():
             name = f"fairness {attribute} {metric}"
+            too_small = (mine.get("too_small") or {}).get(metric) or []
+            small = f"; too small to judge: {', '.join(too_small)}" if too_small else ""
             value = (mine.get("gaps") or {}).get(metric)
             if value is None:
                 checks.append(

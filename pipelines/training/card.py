@@ -121,9 +121,9 @@ def _fairness(record: dict[str, Any]) -> list[str]:
     for attribute, figures in mine.items():
         for metric, value in figures["gaps"].items():
             before = (theirs.get(attribute) or {}).get("gaps", {}).get(metric)
+            judged, small = (", ".join(figures[k][metric]) or "none" for k in ("judged", "too_small"))
             lines.append(
-                f"| {attribute} | {metric} | {_fmt(value)} | {_fmt(before) if theirs else '-'} | "
-                f"{', '.join(figures['judged']) or 'none'} | {', '.join(figures['too_small']) or 'none'} |"
+                f"| {attribute} | {metric} | {_fmt(value)} | {_fmt(before) if theirs else '-'} | {judged} | {small} |"
             )
     return [*lines, ""]
 
