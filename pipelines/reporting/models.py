@@ -73,6 +73,7 @@ def model_history(usecase: UseCase) -> list[dict[str, Any]]:
     for record in promotion_records(usecase):
         primary = record["primary_metric"]
         theirs = (record.get("champion") or {}).get("metrics") or {}
+        mine = record.get("challenger") or {}
         history.append(
             {
                 "version": record["version"],
@@ -89,6 +90,10 @@ def model_history(usecase: UseCase) -> list[dict[str, Any]]:
                 "training_window_end": record.get("training_window_end"),
                 "training_run_id": record.get("training_run_id"),
                 "decided_at": record.get("decided_at"),
+                # The responsible gate's figures (records written before it have none).
+                "fairness": {a: f.get("gaps", {}) for a, f in (mine.get("fairness") or {}).items()},
+                "behaviour": {t["name"]: t["status"] for t in mine.get("behaviour") or []},
+                "top_features": list(mine.get("importance") or {})[:5],
             }
         )
     return history

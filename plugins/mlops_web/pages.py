@@ -97,14 +97,36 @@ def _versions(name: str, record: dict[str, Any], aliases: dict, registered: str)
         rows.append(
             f"<tr><td>v{version}</td><td>{escape(held.get(version, ''))}</td><td>{escape(v['decision'])}</td>"
             f"<td>{_fmt(v['metric'])}</td><td>{_fmt(v['champion_metric'])}</td><td>{escape(v['trigger'] or '')}</td>"
+            f"<td>{escape(_gaps(v.get('fairness') or {}))}</td><td>{escape(_tests(v.get('behaviour') or {}))}</td>"
             f"<td title='{escape(v['reason'] or '')}'>{escape(_short(v['reason']))}</td><td>{' '.join(hrefs)}</td></tr>"
         )
     if not rows:
         return "<h2>Versions</h2><p>No version has been judged yet: run the train DAG.</p>"
     return (
         f"<h2>Versions</h2><table><tr><th>version</th><th>alias</th><th>decision</th><th>{escape(metric)}</th>"
-        f"<th>champion's</th><th>trigger</th><th>why</th><th>links</th></tr>{''.join(rows)}</table>"
+        f"<th>champion's</th><th>trigger</th><th>group gaps</th><th>behaviour</th><th>why</th><th>links</th></tr>"
+        f"{''.join(rows)}</table>"
     )
+
+
+_SHORT_GAPS = {"demographic_parity_difference": "DP", "equalized_odds_difference": "EO", "mae_gap": "MAE gap"}
+
+
+def _gaps(fairness: dict[str, dict[str, float | None]]) -> str:
+    """``region DP 0.04 EO 0.21; plan ...``: a version's group gaps (n/a: too few groups to judge)."""
+    return "; ".join(
+        f"{attribute} "
+        + " ".join(f"{_SHORT_GAPS.get(m, m)} {'n/a' if value is None else f'{value:.2f}'}" for m, value in gaps.items())
+        for attribute, gaps in fairness.items()
+    )
+
+
+def _tests(behaviour: dict[str, str]) -> str:
+    """``3/3 pass``, or the tests that failed."""
+    failed = [name for name, status in behaviour.items() if status == "fail"]
+    if failed:
+        return "failed: " + ", ".join(failed)
+    return f"{sum(s == 'pass' for s in behaviour.values())}/{len(behaviour)} pass" if behaviour else ""
 
 
 def _days(name: str, days: list[dict[str, Any]], predicts: bool) -> str:

@@ -23,16 +23,24 @@ AIRFLOW_SERVICES = [
 ]  # fmt: skip
 
 
-def _validate(path: Path) -> subprocess.CompletedProcess:
+def _validate(path: Path, schema: str = "vendor.compose-spec") -> subprocess.CompletedProcess:
     checker = Path(sys.executable).parent / "check-jsonschema"
-    return subprocess.run(
-        [str(checker), "--builtin-schema", "vendor.compose-spec", str(path)], capture_output=True, text=True
-    )
+    return subprocess.run([str(checker), "--builtin-schema", schema, str(path)], capture_output=True, text=True)
 
 
 def test_the_compose_file_validates_against_the_compose_specification():
     done = _validate(REPO / "docker-compose.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_ci_workflow_for_forks_is_a_valid_github_workflow_that_runs_ci_run():
+    path = REPO / ".github" / "workflows" / "ci.yml"
+    done = _validate(path, "vendor.github-workflows")
+    assert done.returncode == 0, done.stdout + done.stderr
+    import yaml
+
+    steps = yaml.safe_load(path.read_text())["jobs"]["test"]["steps"]
+    assert steps[-1]["run"] == "bash .ci/run"
 
 
 def test_a_malformed_compose_file_is_refused_by_the_same_check(tmp_path):
