@@ -5,7 +5,7 @@ mlops simulate --usecase churn --start 2025-01-01 --days 60 --customers 5000 --s
 mlops demo [--usecase churn] [--days 47]   # simulate, then the whole loop day by day, in-process
 mlops replay --usecase NAME [--start D] [--end D] [--drift-from D] [--resume]   # the loop over a real source
 mlops status [--json]
-mlops lineage --usecase churn --date 2025-02-10 [--json]   # one day's predictions, traced back
+mlops lineage --usecase churn --date 2025-02-10 [--entity ID] [--json]   # one day's predictions, traced back
 mlops ui [--port 8080]          # Airflow's web UI and scheduler on the same state
 mlops mlflow-ui [--port 5000]   # MLflow's UI on the project's tracking store and registry
 mlops airflow ARGS...           # the airflow CLI on the same state, e.g. `mlops airflow backfill create ...`
@@ -256,7 +256,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    """Where one day's predictions came from, across Airflow, GX, Feast, MLflow and Evidently."""
+    """Where one day's predictions came from, across Airflow, GX, Feast, MLflow and Evidently; with
+    ``--entity``, that entity's score and the top reasons stored beside it."""
     from mlops import airflow_admin
     from pipelines.reporting.lineage import render, trace
 
@@ -266,7 +267,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         return 2
     url = airflow_admin.connection_url(usecase.inference.connection_id)
     try:
-        record = trace(usecase, args.date, url)
+        record = trace(usecase, args.date, url, entity=args.entity)
     except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -326,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lineage", help="where one day's predictions came from (model, data, checks, drift)")
     p.add_argument("--usecase", default="churn")
     p.add_argument("--date", type=_date, required=True, help="the day whose predictions to trace, e.g. 2025-02-10")
+    p.add_argument(
+        "--entity", metavar="ID", help="also this entity's score that day and its top reasons (inference.reasons)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_lineage)
 

@@ -11,7 +11,9 @@ registry: Feast's own retrieval loads the whole feature source for every call,
 so its memory would grow with the history, not with the chunk. Predictions replace the interval's rows in
 the warehouse in one transaction and in a Parquet partition, both keyed by use
 case and as-of time; entities without features are counted, logged and listed
-in a side file.
+in a side file. With ``inference.reasons``, each model that scores a chunk also
+explains it (:mod:`pipelines.responsible.explain`: exact contributions to the
+margin) and its rows carry their top reasons as JSON.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pipelines.features.definitions import FEATURES_ZONE, feature_service_name
 from pipelines.inference import rows
 from pipelines.inference.rows import DATASETS, PREDICTIONS_ZONE
 from pipelines.intervals import parse_interval
+from pipelines.responsible import explain
 from pipelines.stores import feature_store, mlflow_store, partitions, warehouse
 
 log = logging.getLogger(__name__)
@@ -225,10 +228,50 @@ class ScoreOutcome:
     canary_served: int  # of ``scored``: rows the canary served
     seconds: float
     scoring_seconds: float
+    explain_seconds: float  # computing the top reasons (0 when inference.reasons is 0)
     skipped_file: str | None
 
     def summary(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def explainer(model: Any, columns: list[str]) -> tuple[Any, list[str]] | None:
+    """The fitted estimator behind a loaded model and the features it takes, in its order (a subset of
+    its signature's ``columns``); None when the model is not one of this project's."""
+    fitted = explain.fitted_of(model)
+    if fitted is None:
+        return None
+    features = list(getattr(model.unwrap_python_model(), "features", None) or columns)
+    return fitted, features
+
+
+def reasons_of(
+    explainers: dict[str, Any],
+    kind: str,
+    model: Any,
+    matrix: pd.DataFrame,
+    values: pd.DataFrame,
+    columns: list[str],
+    count: int,
+) -> list[str] | None:
+    """The top ``count`` reasons of each row of ``matrix`` (the float32 columns ``model`` scored) as JSON
+    text, with the feature values of ``values`` (the same rows as read), or None when the model cannot
+    be explained. ``explainers`` caches each kind's explainer for the interval; one that fails is
+    logged once and dropped, and never blocks the scores."""
+    if kind not in explainers:
+        explainers[kind] = explainer(model, columns)
+        if explainers[kind] is None:
+            log.warning("the %s model is not one of this project's: its scores have no reasons", kind)
+    if explainers[kind] is None:
+        return None
+    fitted, features = explainers[kind]
+    try:
+        return explain.top_reasons(explain.explain(fitted, matrix, features), values, count)
+    except Exception as exc:  # reasons are best effort: the score is what downstream needs
+        log.warning("the %s model's scores cannot be explained (%s: %s): no reasons this run", kind,
+                    type(exc).__name__, str(exc)[:300])  # fmt: skip
+        explainers[kind] = None
+        return None
 
 
 def score_interval(
@@ -246,6 +289,8 @@ def score_interval(
 
     Writes ``predictions`` (and ``shadow_predictions`` when a distinct challenger is
     given) for the interval in one transaction, and the Parquet partition(s) after it.
+    With ``inference.reasons``, every row carries the top reasons of its score (column
+    ``reasons``: JSON, null when the model cannot be explained).
     With ``canary`` (the challenger is then the canary: :func:`pin_models`), the canary
     serves the entities of its split and the champion the others; each shadow-scores
     the entities the other serves.
@@ -255,6 +300,8 @@ def score_interval(
     t0 = time.perf_counter()
     mlflow_store.configure()  # this task may run in its own process: point MLflow at the project's store
     chunk_rows = chunk_rows or (usecase.inference.chunk_rows if usecase.inference else 100_000)
+    reasons = usecase.inference.reasons if usecase.inference else 0
+    explainers: dict[str, Any] = {}  # kind: (fitted, features), or None when it cannot be explained
     entities = partitions.read_info(feature_partition(usecase, start, end)).rows
     key = partitions.partition_key(start, end)
     models = {"champion": mlflow_store.load_model(champion.uri)}
@@ -274,7 +321,7 @@ def score_interval(
     tables = {"champion": warehouse.PREDICTIONS, "shadow": warehouse.SHADOW}
     service = champion.feature_service or feature_service_name(usecase)
     skipped: list = []
-    scoring = 0.0
+    scoring = explaining = 0.0
     served_by_canary = 0
     log.info(
         "scoring %d %s entities active in %s with %s v%s%s, %d at a time",
@@ -305,9 +352,14 @@ def score_interval(
                     t = time.perf_counter()
                     scores = np.asarray(model.predict(matrix)).reshape(len(matrix), -1)[:, 0] if len(matrix) else []
                     scoring += time.perf_counter() - t
+                    why = None
+                    if reasons and len(matrix):  # only when asked: exact explanations cost more than scores
+                        t = time.perf_counter()
+                        why = reasons_of(explainers, kind, model, matrix, frame, columns, reasons)
+                        explaining += time.perf_counter() - t
                     stage = rows.CHAMPION if kind == "champion" else rows.CANARY if canary else rows.CHALLENGER
                     scored[kind] = rows.predictions(
-                        usecase, pinned[kind], stage, frame, scores, start, end, airflow_run_id
+                        usecase, pinned[kind], stage, frame, scores, start, end, airflow_run_id, why
                     )
                 if canary and "shadow" in scored:  # the same entities every day of the rollout
                     mask = canary_mask(frame[usecase.entity.name], canary["rollout_id"], canary["fraction"])
@@ -327,6 +379,9 @@ def score_interval(
             file.discard()
         raise
     skipped_file = rows.write_skipped(usecase, key, skipped)
+    if reasons:
+        log.info("top %d reasons of %s's scores: %.2f s of explanations (%.2f s of scoring)", reasons, key,
+                 explaining, scoring)  # fmt: skip
     if skipped:
         log.warning("%d of %d entities had no feature values and were not scored: %s", len(skipped), entities,
                     skipped_file)  # fmt: skip
@@ -342,6 +397,7 @@ def score_interval(
         canary_served=served_by_canary,
         seconds=time.perf_counter() - t0,
         scoring_seconds=scoring,
+        explain_seconds=explaining,
         skipped_file=str(skipped_file) if skipped_file else None,
     )
     if not entities:

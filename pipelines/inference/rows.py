@@ -38,6 +38,9 @@ def empty_predictions() -> pd.DataFrame:
             "training_run_id": pd.Series(dtype=str),
             "feature_service": pd.Series(dtype=str),
             "airflow_run_id": pd.Series(dtype=str),
+            # JSON text of the top reasons (explain.top_reasons), null when off or not explained. Arrow's
+            # string type even when a chunk has only nulls: a partition's first chunk types its file.
+            "reasons": pd.Series(dtype="string"),
         }
     )
 
@@ -51,8 +54,10 @@ def predictions(
     start: dt.datetime,
     end: dt.datetime,
     airflow_run_id: str,
+    reasons: list[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per entity of ``features`` scored by the pinned ``model`` in the role ``stage``."""
+    """One row per entity of ``features`` scored by the pinned ``model`` in the role ``stage``, with
+    its top ``reasons`` (JSON text per row) when they were computed, else null."""
     scores = np.asarray(scores, dtype=float)
     decision = (
         pd.array((scores >= model.threshold).astype(int), dtype="Int64")
@@ -73,6 +78,7 @@ def predictions(
             "training_run_id": model.training_run_id,
             "feature_service": model.feature_service,
             "airflow_run_id": airflow_run_id,
+            "reasons": pd.array([None] * len(scores) if reasons is None else reasons, dtype="string"),
         }
     ).astype(empty_predictions().dtypes.to_dict())
 
@@ -80,10 +86,12 @@ def predictions(
 def serving_split(champion: pd.DataFrame, canary: pd.DataFrame, mask: np.ndarray) -> dict[str, pd.DataFrame]:
     """A chunk scored by both sides of a canary (same rows, same order): the canary serves the rows
     of ``mask`` and the champion the rest (``champion``: the served rows); each side's rows the
-    other serves are its shadow scores (``shadow``), so every entity has both scores."""
+    other serves are its shadow scores (``shadow``), so every entity has both scores. Each row keeps
+    every column of its side, its reasons included."""
+    dtypes = empty_predictions().dtypes.to_dict()
     return {
-        "champion": pd.concat([champion[~mask], canary[mask]], ignore_index=True),
-        "shadow": pd.concat([canary[~mask], champion[mask]], ignore_index=True),
+        "champion": pd.concat([champion[~mask], canary[mask]], ignore_index=True).astype(dtypes),
+        "shadow": pd.concat([canary[~mask], champion[mask]], ignore_index=True).astype(dtypes),
     }
 
 

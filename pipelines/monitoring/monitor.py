@@ -26,7 +26,7 @@ import pandas as pd
 from pipelines import settings
 from pipelines.config import MonitoringSpec, RetrainPolicySpec, UseCase
 from pipelines.errors import BadInput
-from pipelines.monitoring import data, policy
+from pipelines.monitoring import data, movers, policy
 from pipelines.monitoring.live import live_metrics, live_note, served_metric, shadow_comparison, shadowed_rows
 from pipelines.promotion import canary
 from pipelines.stores import mlflow_store
@@ -92,8 +92,8 @@ def measure_summary(
 ) -> dict[str, Any]:
     """:func:`measure`, reduced to what the monitor DAG's decision and its log need."""
     record = measure(usecase, start, end, warehouse_url, airflow_run_id)
-    keys = ("day", "champion_version", "drift_share", "drifted_features", "live_metric", "evidence", "onset")
-    return {k: record[k] for k in keys} | {"report_html": record["report_html"]}
+    keys = ("day", "champion_version", "drift_share", "drifted_features", "score_movers", "live_metric", "evidence")
+    return {k: record[k] for k in (*keys, "onset")} | {"report_html": record["report_html"]}
 
 
 def measure(
@@ -149,6 +149,8 @@ def measure(
     out_dir = drift_dir(usecase.name)
     snapshot = report.drift_snapshot(reference_scored, current_scored, features, data.SCORE, spec)
     numbers = report.drift_numbers(snapshot, features, data.SCORE)  # read before any HTML is rendered
+    # Which drifted features moved the champion's scores most: its exact contributions, reference vs current.
+    moved = movers.score_movers(model, ref.frame, cur, numbers["drifted_features"])
     record: dict[str, Any] = {
         "usecase": usecase.name,
         "night": end.isoformat(),
@@ -174,6 +176,7 @@ def measure(
         "sampled": len(cur) < current_rows or len(ref.frame) < ref.rows,
         "sample_rows": spec.sample_rows,
         **numbers,
+        "score_movers": moved,  # the drifted features that moved the champion's mean margin most
         "primary_metric": primary,
         "holdout_metric": ref.holdout_metric,
         "live": {
@@ -226,9 +229,10 @@ def measure(
     report.write_json(paths["json"], record)
     _write_history(warehouse_url, usecase, end, record)
     log.info(
-        "%s %s: %s of features drifted, prediction drift %s, live %s %s; evidence: %s; report %s",
-        usecase.name, key, _pct(record["drift_share"]), record["prediction_drift"]["score"], primary,
-        "n/a" if served_live is None else f"{served_live:.4f}", record["evidence"] or "none", paths["html"],
+        "%s %s: %s of features drifted (score movers: %s), prediction drift %s, live %s %s; evidence: %s; report %s",
+        usecase.name, key, _pct(record["drift_share"]), movers.summary(record["score_movers"]) or "none",
+        record["prediction_drift"]["score"], primary, "n/a" if served_live is None else f"{served_live:.4f}",
+        record["evidence"] or "none", paths["html"],
     )  # fmt: skip
     return record
 
@@ -311,8 +315,10 @@ def _log_to_mlflow(client: Any, usecase: UseCase, record: dict[str, Any], files:
                 "airflow_run_id": record["airflow_run_id"],
                 "evidence": "; ".join(record["evidence"])[:4000] or "none",
                 "reports": "; ".join(record.get("report_files") or [])[:4000] or "none",
+                "score_movers": movers.summary(record["score_movers"])[:4000] or "none",
             }
         )
+        mlflow_store.log_dict(record["score_movers"], "score_movers.json")
         for path in files:
             mlflow_store.log_artifact(path, "drift")
     return run.info.run_id

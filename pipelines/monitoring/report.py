@@ -3,7 +3,7 @@
 * drift: ``DataDriftPreset`` (as :mod:`drift_preset` builds it: the same numbers and
   page, without the per-column figures the preset discards) over every model feature
   plus ``ValueDrift`` of the champion's score, current window against the champion's
-  training window;
+  training window; above it, the drifted features that moved the scores most (:mod:`movers`);
 * performance: ``ClassificationPreset`` / ``RegressionPreset`` on the matured days;
 * shadow: champion and challenger as two named tasks on the same matured rows.
 
@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import MonitoringSpec, UseCase
+from pipelines.monitoring import movers
 from pipelines.training import metrics
 
 log = logging.getLogger(__name__)
@@ -209,9 +210,9 @@ def render(
     target: str,
     score: str,
 ) -> list[Path]:
-    """Write the night's HTML reports: ``<day>.html`` (drift) and, when labels matured,
-    ``<day>.performance.html`` (the champion's served scores) and ``<day>.shadow.html``
-    (champion and challenger on the same rows). Returns the files written.
+    """Write the night's HTML reports: ``<day>.html`` (drift, with the score movers' table at its top)
+    and, when labels matured, ``<day>.performance.html`` (the champion's served scores) and
+    ``<day>.shadow.html`` (champion and challenger on the same rows). Returns the files written.
 
     Raises:
         ReportRenderError: a report could not be rendered or written.
@@ -220,6 +221,7 @@ def render(
     try:
         html.parent.mkdir(parents=True, exist_ok=True)
         _save(snapshot, html)
+        _insert_at_top(html, movers.html_section(record.get("score_movers") or []))
         written.append(html)
         champion = matured[matured["model_version"].astype(str) == record["champion_version"]]
         performance = performance_snapshot(champion, usecase.task, target, score)
@@ -262,6 +264,20 @@ def _save(snapshot: Any, path: Path) -> None:
     html = shared_library(snapshot.get_html_str(as_iframe=False), path.parent)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _insert_at_top(path: Path, section: str) -> None:
+    """Put ``section`` (HTML) at the top of the page in ``path``, above Evidently's report (the file is
+    left as it is, with a warning, when its template has no ``<body>``)."""
+    if not section:
+        return
+    html = path.read_text(encoding="utf-8")
+    if "<body>" not in html:
+        log.warning("Evidently's report template changed: %s has no <body> for the score movers", path)
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(html.replace("<body>", f"<body>\n{section}", 1), encoding="utf-8")
     tmp.replace(path)
 
 

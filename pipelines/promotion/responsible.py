@@ -54,8 +54,10 @@ def assess(
             )
             result.behaviour = [t.to_dict() for t in tests]
         fitted = explain.fitted_of(model)
-        if fitted is not None:
+        try:
+            if fitted is None:
+                raise TypeError("not a model of this project's")
             result.importance = explain.global_importance(explain.explain(fitted, holdout, columns), TOP_FEATURES)
-        else:
-            log.warning("version %s is not a model of this project's: no explanation", result.version)
+        except Exception as exc:  # an explanation informs people; it is not a check, so it never blocks
+            log.warning("version %s cannot be explained (%s: %s)", result.version, type(exc).__name__, exc)
     result.responsible_seconds = time.perf_counter() - t0

@@ -4,8 +4,10 @@ For the predictions of day D (as of D's end): the model version and its training
 run (MLflow), the training window and its data hash, the validation results of
 the curated partitions the day's features were computed from (Great
 Expectations), the feature service and definitions (Feast), and the drift report
-of that night with the retrain decision it led to (Evidently, the monitor).
-Everything is read from what the stages recorded; nothing is recomputed.
+of that night with the retrain decision it led to (Evidently, the monitor). For
+one entity, its score that day and the top reasons stored beside it
+(``inference.reasons``). Everything is read from what the stages recorded;
+nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ def _validation(usecase: UseCase, dataset: str, key: str) -> dict[str, Any]:
     }
 
 
-def trace(usecase: UseCase, day: dt.date, warehouse_url: str) -> dict[str, Any]:
-    """The lineage record of ``usecase``'s predictions for ``day``.
+def trace(usecase: UseCase, day: dt.date, warehouse_url: str, entity: str | None = None) -> dict[str, Any]:
+    """The lineage record of ``usecase``'s predictions for ``day``; with ``entity``, also that entity's
+    served prediction and its top reasons (``entity``: :func:`entity_prediction`).
 
     Raises:
-        LookupError: no predictions were made for that day.
+        LookupError: no predictions were made for that day, or none for ``entity``.
     """
     from pipelines.features.definitions import FEATURES_ZONE
     from pipelines.inference.batch import DATASETS, PREDICTIONS_ZONE
@@ -60,6 +63,7 @@ def trace(usecase: UseCase, day: dt.date, warehouse_url: str) -> dict[str, Any]:
         raise LookupError(
             f"no {usecase.name} predictions for {key} ({path}): run {usecase.dag_id('batch_inference')} for that day"
         )
+    served_entity = entity_prediction(usecase, path, key, entity) if entity is not None else None
     columns = ["model_name", "model_version", "training_run_id", "feature_service", "airflow_run_id"]
     if _has_stage(path):
         served = partitions.read_partition(path, columns=[*columns, "stage"])
@@ -146,7 +150,7 @@ def trace(usecase: UseCase, day: dt.date, warehouse_url: str) -> dict[str, Any]:
             if decision
             else None,
         }
-    return {
+    record = {
         "usecase": usecase.name,
         "day": key,
         "predictions": {"partition": str(path), "rows": len(served), "as_of": end.isoformat()},
@@ -154,12 +158,66 @@ def trace(usecase: UseCase, day: dt.date, warehouse_url: str) -> dict[str, Any]:
         "features": features,
         "monitoring": monitoring,
     }
+    if served_entity is not None:
+        record["entity"] = served_entity
+    return record
+
+
+def entity_prediction(usecase: UseCase, path: Any, key: str, entity: str) -> dict[str, Any]:
+    """The prediction served to ``entity`` in the champion predictions partition ``path`` (of day
+    ``key``): its score, decision, version, stage and top reasons (parsed; None when not stored, with
+    ``reasons_note`` saying why).
+
+    Raises:
+        LookupError: the entity has no prediction that day.
+    """
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(path).names)
+    wanted = ["entity_id", "score", "decision", "model_version", "stage", "reasons"]
+    table = pq.read_table(path, columns=[c for c in wanted if c in names], filters=[("entity_id", "=", str(entity))])
+    rows = table.to_pylist()
+    if not rows:
+        raise LookupError(
+            f"{usecase.entity.name} {entity} has no {usecase.name} prediction for {key} ({path}): it was not "
+            "active that day, or had no feature values (see the day's skipped list)"
+        )
+    row = rows[0]
+    text = row.get("reasons")
+    if "reasons" not in names:
+        note = "not stored: the day was scored before reasons were stored"
+    elif text is None:
+        note = "not stored: inference.reasons was 0 then, or the model could not be explained"
+    else:
+        note = None
+    decision = row.get("decision")
+    return {
+        "id": str(row["entity_id"]),
+        "score": float(row["score"]),
+        "decision": None if decision is None else int(decision),
+        "model_version": str(row["model_version"]),
+        "stage": row.get("stage"),
+        "reasons": json.loads(text) if text is not None else None,
+        "reasons_note": note,
+        # contributions are in margin units: log-odds (binary), the estimate itself (regression)
+        "contributions_in": "log-odds" if usecase.task == "binary" else "the estimate's units",
+    }
 
 
 def render(record: dict[str, Any]) -> str:
     """The lineage record as text a person reads top to bottom."""
     lines = [f"lineage of {record['usecase']} predictions for {record['day']} (as of {record['predictions']['as_of']})"]
     lines.append(f"  predictions: {record['predictions']['rows']} rows in {record['predictions']['partition']}")
+    e = record.get("entity")
+    if e:
+        decision = "" if e["decision"] is None else f", decision {e['decision']}"
+        stage = e["stage"] or "champion"  # null in rows written before stages existed
+        lines.append(f"  entity {e['id']}: score {e['score']:.4f}{decision}, by v{e['model_version']} ({stage})")
+        if e["reasons"] is None:
+            lines.append(f"    reasons: {e['reasons_note']}")
+        else:
+            lines.append(f"    top reasons (contributions to the score's {e['contributions_in']}):")
+            lines += [f"      {_reason(r)}" for r in e["reasons"]]
     for m in record["models"]:
         run = m["training_run"]
         lines += [
@@ -202,6 +260,16 @@ def render(record: dict[str, Any]) -> str:
                 + (f"; train run {d['run_id']}" if d["run_id"] else "")
             )
     return "\n".join(lines)
+
+
+def _reason(reason: dict[str, Any]) -> str:
+    value, contribution = reason["value"], float(reason["contribution"])
+    effect = "raises" if contribution > 0 else "lowers" if contribution < 0 else "does not move"
+    if value is None:
+        shown = "missing"
+    else:  # stored rounded to 6 decimals: a count shows as 3, not 3.0
+        shown = str(int(value)) if float(value).is_integer() else str(value)
+    return f"{reason['feature']} = {shown}: contribution {contribution:+.4f} ({effect} the score)"
 
 
 def _has_stage(path: Any) -> bool:

@@ -21,10 +21,13 @@ PREDICTIONS, SHADOW = "predictions", "shadow_predictions"
 
 COLUMNS = [
     "usecase", "entity_id", "as_of", "interval_start", "score", "decision", "model_name", "model_version",
-    "stage", "training_run_id", "feature_service", "airflow_run_id",
+    "stage", "training_run_id", "feature_service", "airflow_run_id", "reasons",
 ]  # fmt: skip
 # Columns added after the first release: added to an existing table by the first write that needs them.
-ADDED = {"stage": "ALTER TABLE %(fullname)s ADD COLUMN stage VARCHAR(16)"}
+ADDED = {
+    "stage": "ALTER TABLE %(fullname)s ADD COLUMN stage VARCHAR(16)",
+    "reasons": "ALTER TABLE %(fullname)s ADD COLUMN reasons TEXT",
+}
 
 
 def table(name: str, metadata: sa.MetaData) -> sa.Table:
@@ -45,6 +48,8 @@ def table(name: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column("training_run_id", sa.String(64), nullable=False),
         sa.Column("feature_service", sa.String(128), nullable=False),
         sa.Column("airflow_run_id", sa.String(256), nullable=False),
+        # the top reasons of the score as JSON (inference.reasons); null when off, or in rows written before
+        sa.Column("reasons", sa.Text, nullable=True),
     )
 
 
@@ -104,7 +109,8 @@ def _add_columns(engine: sa.Engine, tables: Iterable[sa.Table]) -> None:
 
 def _records(chunk: pd.DataFrame) -> list[dict]:
     frame = chunk[COLUMNS].copy()
-    frame["stage"] = frame["stage"].astype(object).where(frame["stage"].notna(), None)
+    for column in ("stage", "reasons"):  # NaN, pd.NA or None: NULL
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     for column in ("as_of", "interval_start"):
         frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_localize(None).dt.to_pydatetime()
     frame["decision"] = frame["decision"].astype(object).where(frame["decision"].notna(), None)

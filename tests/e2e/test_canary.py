@@ -1,10 +1,12 @@
 """A canary rollout on the labelled history, with the real registry, inference and monitor code:
 a better challenger passes the gate into a canary, serves its share of the entities (the same
 ones on every day and rerun), and is promoted on matured labels; a deliberately worse one is
-rolled back; while a canary runs, the monitor triggers no retrain."""
+rolled back; while a canary runs, the monitor triggers no retrain. Every row either side serves or
+shadow-scores carries its top reasons, which ``mlops lineage --entity`` shows."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 
@@ -13,13 +15,14 @@ import pandas as pd
 import pytest
 
 from pipelines.config import RolloutSpec
-from pipelines.inference.batch import pin_models, score_intervals
+from pipelines.inference.batch import feature_partition, pin_models, score_intervals
 from pipelines.monitoring import policy
 from pipelines.promotion import canary, rollout
 from pipelines.promotion.gate import gate
 from pipelines.reporting import lineage
 from pipelines.reporting.status import render_status, status
-from pipelines.stores import mlflow_store, warehouse
+from pipelines.responsible import explain
+from pipelines.stores import mlflow_store, partitions, warehouse
 from pipelines.training.dataset import build_training_data, split_by_time
 from pipelines.training.model import Fitted, ScoringModel
 from pipelines.training.train import MODEL_ARTIFACT, pip_requirements, train_candidates
@@ -35,17 +38,19 @@ DAYS = [[(STARTED + i * ONE).isoformat(), (STARTED + (i + 1) * ONE).isoformat()]
 @pytest.fixture
 def staged(churn):
     spec = RolloutSpec(mode="canary", canary_fraction=0.3, min_days=2, max_days=9, min_rows=500, resamples=200)
-    return churn.model_copy(update={"rollout": spec})
+    # No fairness guardrails: the gate would judge a challenger's group gaps against those of the inverted
+    # champion below (0: it decides the same for every group), and these tests are about rollouts.
+    training = churn.training.model_copy(update={"fairness": None})
+    return churn.model_copy(update={"rollout": spec, "training": training})
 
 
-class Inverted:
-    """A classifier whose scores are another's turned upside down: a model that is clearly worse."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def predict_proba(self, matrix):
-        return self.inner.predict_proba(matrix)[:, ::-1]
+def _inverted(pipeline):
+    """A logistic pipeline whose scores are another's turned upside down (1 - p: the signs of its
+    coefficients and intercept flipped): a model that is clearly worse, and still an estimator the gate
+    and inference explain like any other."""
+    worse = copy.deepcopy(pipeline)
+    worse[-1].coef_, worse[-1].intercept_ = -worse[-1].coef_, -worse[-1].intercept_
+    return worse
 
 
 def _trained(usecase) -> tuple:
@@ -58,7 +63,7 @@ def _register(usecase, data, best, inverted: bool = False) -> str:
     uri, run_id = best.model_uri, best.run_id
     if inverted:
         scoring = mlflow_store.load_model(best.model_uri).unwrap_python_model()
-        fitted = Fitted(scoring.fitted.kind, scoring.fitted.task, Inverted(scoring.fitted.estimator))
+        fitted = Fitted(scoring.fitted.kind, scoring.fitted.task, _inverted(scoring.fitted.estimator))
         worse = ScoringModel(fitted, scoring.features, scoring.threshold)
         with mlflow_store.start_run(mlflow_store.experiment_id(usecase.name), "inverted") as run:
             example = data.frame[data.features].head(5)
@@ -118,6 +123,7 @@ def test_a_better_challenger_serves_a_canary_then_is_promoted_on_matured_labels(
 
     traced = lineage.trace(staged, STARTED.date(), warehouse_url)  # the lineage of a day names the stages
     assert {m["version"]: m["served_as"] for m in traced["models"]} == {champion: ["champion"], challenger: ["canary"]}
+    _check_reasons(staged, served, shadow, outcomes, warehouse_url, {champion, challenger})
 
     canary_text = canary.describe(staged)
     assert canary_text == f"the canary of v{challenger} (since {STARTED.date()})"
@@ -144,6 +150,54 @@ def test_a_better_challenger_serves_a_canary_then_is_promoted_on_matured_labels(
     assert client.get_model_version("churn", challenger).tags["rollout_stage"] == "full"
     assert canary.judge_night(staged, LABELLED_END)["action"] == "none"  # a rerun of the night: nothing left
     assert pin_models(staged)["canary"] is None
+
+
+def _check_reasons(usecase, served, shadow, outcomes, warehouse_url, versions) -> None:
+    """Every row has the top ``inference.reasons`` of its score: the largest |contributions| of an
+    explanation recomputed from the day's features, which add up with the bias to the score's log-odds;
+    ``lineage.trace(entity=...)`` reads them back from the day's partition and ``render`` shows them."""
+    count = usecase.inference.reasons
+    assert count == 3  # configs/churn.yaml
+    assert all(o["explain_seconds"] > 0 for o in outcomes)
+    both = pd.concat([served, shadow], ignore_index=True)
+    assert both["reasons"].notna().all()
+    assert {len(json.loads(text)) for text in both["reasons"]} == {count}
+    as_of = pd.Timestamp((STARTED + ONE).replace(tzinfo=None))  # the first canary day, as the warehouse has it
+    day = both[both["as_of"] == as_of]
+    features = partitions.read_partition(feature_partition(usecase, STARTED, STARTED + ONE))
+    features = features.assign(entity_id=features[usecase.entity.name].astype(str)).set_index("entity_id")
+    for version in sorted(versions):
+        model = mlflow_store.load_model(mlflow_store.version_uri("churn", version))
+        fitted, names = explain.fitted_of(model), model.unwrap_python_model().features
+        rows = day[day["model_version"] == version].head(5)
+        assert len(rows) == 5
+        frame = features.loc[rows["entity_id"]]
+        expected = explain.explain(fitted, frame, names)
+        margin = np.log(rows["score"] / (1 - rows["score"])).to_numpy()  # the logistic's score is expit(margin)
+        np.testing.assert_allclose(expected.margin(), margin, rtol=1e-4, atol=1e-4)
+        for i, stored in enumerate(rows["reasons"]):
+            reasons = json.loads(stored)
+            top = np.argsort(-np.abs(expected.contributions[i]), kind="stable")[:count]
+            assert [r["feature"] for r in reasons] == [names[j] for j in top]
+            np.testing.assert_allclose([r["contribution"] for r in reasons], expected.contributions[i, top], atol=1e-5)
+
+    stored = served[served["as_of"] == as_of].head(1)
+    entity = stored["entity_id"].iloc[0]
+    record = lineage.trace(usecase, STARTED.date(), warehouse_url, entity=entity)
+    shown = record["entity"]
+    assert shown["id"] == entity and shown["model_version"] == stored["model_version"].iloc[0]
+    assert shown["score"] == pytest.approx(stored["score"].iloc[0])
+    assert shown["reasons"] == json.loads(stored["reasons"].iloc[0]) and len(shown["reasons"]) == count
+    text = lineage.render(record)
+    assert f"entity {entity}: score {shown['score']:.4f}" in text, text
+    for reason in shown["reasons"]:
+        effect = "raises" if reason["contribution"] > 0 else "lowers"
+        assert (
+            f"{reason['feature']} = " in text
+            and f"contribution {reason['contribution']:+.4f} ({effect} the score)" in text
+        )
+    with pytest.raises(LookupError, match="no churn prediction for"):
+        lineage.trace(usecase, STARTED.date(), warehouse_url, entity="no-such-customer")
 
 
 def test_a_worse_canary_is_rolled_back_and_the_champion_stays(staged, warehouse_url):
@@ -247,6 +301,7 @@ def approving(staged, tmp_path, monkeypatch):
     raw = yaml.safe_load((configs / "churn.yaml").read_text())
     raw["rollout"] = {**staged.rollout.model_dump(), "approval": "required", "approvers": ["admin"]}
     raw["monitoring"]["retrain"]["cooldown_days"] = 14
+    raw["training"].pop("fairness", None)  # as in ``staged``: no guardrails against the inverted champion
     (configs / "churn.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     monkeypatch.setenv("MLOPS_CONFIGS", str(configs))
     from pipelines.config import load_usecase

@@ -1,15 +1,19 @@
-"""The night's Evidently reports as files: Evidently's library shared once per folder, and pruning."""
+"""The night's Evidently reports as files: Evidently's library shared once per folder, and pruning;
+the drifted features that moved the champion's scores most (``score_movers``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipelines.config import MonitoringSpec
-from pipelines.monitoring import report
+from pipelines.monitoring import movers, report
 
 FEATURES = [f"f{i}" for i in range(6)]
 
@@ -112,3 +116,100 @@ def test_keep_reports_days_must_be_positive():
 
     with pytest.raises(ValidationError, match="keep_reports_days"):
         MonitoringSpec(keep_reports_days=0)
+
+
+SHIFTED = {"support_tickets_sum_7d": 3.0, "payment_delay_days_max_7d": 10.0}  # added to the current day's values
+
+
+def test_a_drifted_night_names_the_drifted_features_that_moved_the_champions_scores_most(
+    labelled_home, churn, warehouse_url, monkeypatch, caplog
+):
+    from pipelines.inference.batch import pin_pair
+    from pipelines.monitoring import data, monitor
+    from pipelines.promotion.gate import gate
+    from pipelines.responsible import explain
+    from pipelines.stores import mlflow_store
+    from pipelines.training.dataset import build_training_data, split_by_time
+    from pipelines.training.train import train_candidates
+    from tests.conftest import LABELLED_END, LABELLED_START
+
+    training = build_training_data(churn, LABELLED_END)
+    best = train_candidates(churn, training, ["xgboost"]).best_result()
+    version = mlflow_store.register_challenger(churn, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
+    holdout = split_by_time(training.frame, churn.training, churn.entity.name).holdout
+    context = {"training_set": str(training.path), "data_hash": training.content_hash, "training_run_id": best.run_id}
+    gate(churn, version, holdout, force=True, context=context)
+
+    real_current, real_movers, timed = data.current, movers.score_movers, []
+
+    def drifted_current(*args):  # the current day drifts: more support tickets, later payments
+        frame, rows = real_current(*args)
+        return frame.assign(**{name: frame[name] + added for name, added in SHIFTED.items()}), rows
+
+    def timed_movers(model, reference, current, drifted, *args):
+        t0 = time.perf_counter()
+        out = real_movers(model, reference, current, drifted, *args)
+        timed.append((time.perf_counter() - t0, len(reference), len(current)))
+        return out
+
+    monkeypatch.setattr(data, "current", drifted_current)
+    monkeypatch.setattr(movers, "score_movers", timed_movers)
+    day = LABELLED_START + 12 * dt.timedelta(days=1)
+    with caplog.at_level(logging.INFO, logger="pipelines.monitoring.monitor"):
+        record = monitor.measure(churn, day, day + dt.timedelta(days=1), warehouse_url, "test")
+
+    moved = record["score_movers"]
+    names = [m["feature"] for m in moved]
+    assert set(SHIFTED) <= set(record["drifted_features"]), record["drifted_features"]
+    assert 0 < len(moved) <= movers.TOP and len(set(names)) == len(names)
+    assert set(names) <= set(record["drifted_features"]) and set(names) & set(SHIFTED), moved
+    assert [abs(m["shift"]) for m in moved] == sorted((abs(m["shift"]) for m in moved), reverse=True)
+    for m in moved:
+        assert set(m) == {"feature", "shift", "reference", "current"}
+        assert m["shift"] == pytest.approx(m["current"] - m["reference"], abs=1e-12)
+    # The champion's own contributions on the two compared samples, every drifted feature: the top of that list.
+    model = mlflow_store.load_model(pin_pair(churn)[0].uri)
+    features = model.unwrap_python_model().features
+    reference = data.reference(churn, version, churn.monitoring.sample_rows).frame
+    current, _ = data.current(churn, day, day + dt.timedelta(days=1), churn.monitoring.sample_rows)
+    fitted = explain.fitted_of(model)
+    expected = explain.score_shift(
+        explain.explain(fitted, reference, features),
+        explain.explain(fitted, current, features),
+        record["drifted_features"],
+    )
+    assert names == [m["feature"] for m in expected[: movers.TOP]]
+    assert [m["shift"] for m in moved] == pytest.approx([m["shift"] for m in expected[: movers.TOP]])
+
+    # Kept in the JSON record and the history row, logged to the night's MLflow run, shown in the log and report.
+    paths = {ext: monitor.drift_dir("churn") / f"{record['day']}.{ext}" for ext in ("json", "html")}
+    assert json.loads(paths["json"].read_text())["score_movers"] == moved
+    from pipelines.stores import monitoring as store
+
+    row = store.read_night(warehouse_url, store.HISTORY, "churn", day + dt.timedelta(days=1))
+    assert row["score_movers"] == moved
+    client = mlflow_store.configure()
+    logged = client.download_artifacts(record["mlflow_run_id"], "score_movers.json", str(labelled_home))
+    assert json.loads(open(logged).read()) == moved
+    assert client.get_run(record["mlflow_run_id"]).data.tags["score_movers"].startswith(f"{names[0]} ")
+    assert f"score movers: {names[0]} " in caplog.text
+    page = paths["html"].read_text()
+    assert page.index('id="score-movers"') < page.index('<div id="root_metric')
+    assert all(f'<td style="padding:2px 12px">{name}</td>' in page for name in names)
+
+    (seconds, reference_rows, current_rows), *_ = timed
+    print(
+        f"score movers: {seconds:.2f} s for {reference_rows} reference and {current_rows} current rows "
+        f"({len(record['drifted_features'])} drifted features); the night took {record['seconds']} s"
+    )
+
+
+def test_no_score_movers_without_drift_or_for_a_model_that_is_not_ours():
+    class Foreign:  # a pyfunc model this pipeline did not log: no exact contributions
+        def unwrap_python_model(self):
+            raise ValueError("not a python_function model")
+
+    frame = pd.DataFrame(np.ones((3, len(FEATURES))), columns=FEATURES)
+    assert movers.score_movers(Foreign(), frame, frame, ["f0"]) == []
+    assert movers.score_movers(Foreign(), frame, frame, []) == []
+    assert movers.summary([]) == "" and movers.html_section([]) == ""

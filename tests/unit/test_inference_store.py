@@ -1,8 +1,10 @@
-"""The warehouse's interval replacement (SQLite and PostgreSQL), chunked partitions and the signature check."""
+"""The warehouse's interval replacement (SQLite and PostgreSQL), chunked partitions, the top reasons
+stored beside the scores and the signature check."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from types import SimpleNamespace
 
 import pandas as pd
@@ -15,7 +17,7 @@ from pipelines.stores import partitions, warehouse
 END = dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
 
 
-def _rows(ids, version="1", score=0.5) -> pd.DataFrame:
+def _rows(ids, version="1", score=0.5, reasons=None) -> pd.DataFrame:
     frame = empty_predictions()
     return pd.concat(
         [
@@ -33,6 +35,7 @@ def _rows(ids, version="1", score=0.5) -> pd.DataFrame:
                     "training_run_id": "run",
                     "feature_service": "churn_v1",
                     "airflow_run_id": "manual",
+                    "reasons": pd.array(reasons or [None] * len(ids), dtype="string"),
                 }
             ),
         ],
@@ -69,9 +72,10 @@ def test_a_table_of_an_earlier_release_gets_the_stage_column_and_keeps_its_rows(
     metadata = sa.MetaData()
     old = warehouse.table(warehouse.PREDICTIONS, metadata)
     old._columns.remove(old.c.stage)  # the table as the release before stages made it
+    old._columns.remove(old.c.reasons)
     metadata.create_all(engine)
     with engine.begin() as conn:
-        record = _rows([7]).drop(columns="stage").iloc[0].to_dict()
+        record = _rows([7]).drop(columns=["stage", "reasons"]).iloc[0].to_dict()
         conn.execute(old.insert(), [{**record, "as_of": END.replace(tzinfo=None), "decision": 1,
                                      "interval_start": (END - dt.timedelta(days=1)).replace(tzinfo=None)}])  # fmt: skip
     engine.dispose()
@@ -81,6 +85,54 @@ def test_a_table_of_an_earlier_release_gets_the_stage_column_and_keeps_its_rows(
     assert warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", later)["stage"].tolist() == ["canary"]
     before = warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", END)
     assert before["entity_id"].tolist() == ["7"] and before["stage"].isna().all()
+
+
+def _reasons(*contributions) -> str:
+    return json.dumps([{"feature": f"f{i}", "value": 1.5, "contribution": c} for i, c in enumerate(contributions)])
+
+
+def test_rows_keep_their_reasons_and_a_table_without_the_column_gains_it(url):
+    import sqlalchemy as sa
+
+    from pipelines.stores.source import make_engine
+
+    engine = make_engine(url)
+    metadata = sa.MetaData()
+    old = warehouse.table(warehouse.PREDICTIONS, metadata)
+    old._columns.remove(old.c.reasons)  # the table as the release before reasons made it
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        record = _rows([7]).drop(columns="reasons").iloc[0].to_dict()
+        conn.execute(old.insert(), [{**record, "as_of": END.replace(tzinfo=None), "decision": 1,
+                                     "interval_start": (END - dt.timedelta(days=1)).replace(tzinfo=None)}])  # fmt: skip
+    engine.dispose()
+
+    later = END + dt.timedelta(days=1)
+    why = [_reasons(0.25, -0.125, 0.0625), None, _reasons(-1.0), _reasons(2.0)]
+    new = _rows([1, 2, 3, 4], reasons=why).assign(as_of=pd.Timestamp(later), stage="champion")
+    new["reasons"] = new["reasons"].astype(object)
+    new.loc[2, "reasons"], new.loc[3, "reasons"] = pd.NA, float("nan")
+    warehouse.replace_interval(url, warehouse.PREDICTIONS, "churn", later, [new])
+    columns = {c["name"] for c in sa.inspect(make_engine(url)).get_columns(warehouse.PREDICTIONS)}
+    assert "reasons" in columns
+    got = warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", later).set_index("entity_id")["reasons"]
+    assert json.loads(got["1"]) == json.loads(why[0]) and [r["contribution"] for r in json.loads(got["1"])] == [
+        0.25, -0.125, 0.0625
+    ]  # fmt: skip
+    assert got[["2", "3", "4"]].isna().all()  # None, pd.NA and NaN: NULL
+    before = warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", END)
+    assert before["entity_id"].tolist() == ["7"] and before["reasons"].isna().all()  # the old rows keep null
+
+
+def test_a_partition_keeps_the_reasons_typed_as_text_whatever_its_first_chunk_holds(home):
+    path = partitions.partition_path("predictions", "churn", "scores", "2025-01-01")
+    writer = partitions.ChunkedPartition(path, empty_predictions())
+    writer.add(_rows([1, 2]))  # a first chunk without reasons (a model that cannot be explained)
+    writer.add(_rows([3], reasons=[_reasons(0.5)]))
+    info = partitions.PartitionInfo.describe(_rows([1]), "churn", "scores", END - dt.timedelta(days=1), END, "x")
+    writer.publish(info)
+    stored = partitions.read_partition(path).set_index("entity_id")["reasons"]
+    assert stored[["1", "2"]].isna().all() and json.loads(stored["3"])[0]["contribution"] == 0.5
 
 
 def test_a_failure_mid_write_leaves_the_old_rows(url):
@@ -113,6 +165,37 @@ def test_a_chunked_partition_equals_the_whole_frame_and_appears_only_when_publis
     broken.add(_rows([7]))
     broken.discard()
     assert partitions.read_info(path).rows == 6 and not list(path.parent.glob(".*tmp*"))
+
+
+def test_reasons_are_computed_per_model_and_one_that_cannot_be_explained_is_left_without(caplog):
+    import numpy as np
+
+    from pipelines.inference.batch import reasons_of
+
+    class Linear:  # contributions: each feature times its weight
+        def contributions(self, matrix):
+            return matrix * np.array([2.0, -1.0, 0.5]), np.zeros(len(matrix))
+
+    class Broken:
+        def contributions(self, matrix):
+            raise TypeError("not an estimator this project explains")
+
+    def model(fitted):
+        inner = SimpleNamespace(fitted=fitted, features=["a", "b", "c"])
+        return SimpleNamespace(unwrap_python_model=lambda: inner)
+
+    frame = pd.DataFrame({"id": [1, 2], "a": [1.0, 0.0], "b": [3.0, 1.0], "c": [None, 4.0]})
+    matrix = frame[["a", "b", "c"]].astype("float32")
+    cache: dict = {}
+    got = reasons_of(cache, "champion", model(Linear()), matrix, frame, ["a", "b", "c"], 2)
+    assert [[(r["feature"], r["value"], r["contribution"]) for r in json.loads(t)] for t in got] == [
+        [("b", 3.0, -3.0), ("a", 1.0, 2.0)], [("c", 4.0, 2.0), ("b", 1.0, -1.0)]
+    ]  # fmt: skip
+    assert reasons_of(cache, "shadow", model(Broken()), matrix, frame, ["a", "b", "c"], 2) is None
+    assert reasons_of(cache, "shadow", model(Broken()), matrix, frame, ["a", "b", "c"], 2) is None
+    assert cache["shadow"] is None and sum("cannot be explained" in r.message for r in caplog.records) == 1
+    foreign = SimpleNamespace(unwrap_python_model=lambda: (_ for _ in ()).throw(TypeError("not pyfunc")))
+    assert reasons_of(cache, "other", foreign, matrix, frame, ["a", "b", "c"], 2) is None
 
 
 def test_features_that_do_not_match_the_signature_are_named():
