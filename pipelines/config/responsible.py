@@ -24,12 +24,19 @@ class GuardrailSpec(Strict):
     limit: float | None = Field(
         default=None, ge=0, description="No model whose gap exceeds this is promoted, not even the first (null: none)."
     )
-    tolerance: float = Field(
-        default=0.05,
+    tolerance: float | None = Field(
+        default=None,
         ge=0,
         le=1,
-        description="A challenger's gap may exceed the champion's by at most this much (same units as the gap).",
+        description="A challenger's gap may exceed the champion's by at most this much (same units as the gap; "
+        "null: not compared with the champion's).",
     )
+
+    @model_validator(mode="after")
+    def _something(self) -> GuardrailSpec:
+        if self.limit is None and self.tolerance is None:
+            raise ValueError("give a limit, a tolerance or both: a guardrail with neither guards nothing")
+        return self
 
 
 class FairnessSpec(Strict):

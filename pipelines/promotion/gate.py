@@ -22,6 +22,7 @@ from pipelines.config import UseCase
 from pipelines.promotion import canary, responsible
 from pipelines.promotion.decisions import decisions_dir, write_record
 from pipelines.promotion.policy import Decision, Evaluation, decide
+from pipelines.responsible import explain
 from pipelines.stores import mlflow_store
 from pipelines.stores.mlflow_store import CHAMPION
 from pipelines.training import metrics
@@ -224,7 +225,7 @@ def _responsible_tags(mine: dict[str, Any]) -> dict[str, str]:
     if mine.get("behaviour"):
         tags["behaviour"] = ", ".join(f"{t['name']}: {t['status']}" for t in mine["behaviour"])[:4000]
     if mine.get("importance"):
-        tags["top_features"] = ", ".join(list(mine["importance"])[:5])
+        tags["top_features"] = ", ".join(feature for feature, _ in explain.ranked(mine["importance"])[:5])
     return tags
 
 

@@ -191,7 +191,7 @@ def fairness_checks(
             problems = []
             if guard.limit is not None and value > guard.limit:
                 problems.append(f"above the limit {guard.limit}")
-            if before is not None and value > before + guard.tolerance:
+            if guard.tolerance is not None and before is not None and value > before + guard.tolerance:
                 problems.append(
                     f"wider than {against} v{champion.version}'s {before:.4f} by more than {guard.tolerance}"
                 )

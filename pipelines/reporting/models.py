@@ -69,6 +69,8 @@ def promotion_records(usecase: UseCase) -> list[dict[str, Any]]:
 def model_history(usecase: UseCase) -> list[dict[str, Any]]:
     """Every judged version, oldest first: its decision, why, its primary metric on the holdout and
     the champion's it was compared with, what triggered its training and on which holdout days."""
+    from pipelines.responsible.explain import ranked
+
     history = []
     for record in promotion_records(usecase):
         primary = record["primary_metric"]
@@ -93,7 +95,7 @@ def model_history(usecase: UseCase) -> list[dict[str, Any]]:
                 # The responsible gate's figures (records written before it have none).
                 "fairness": {a: f.get("gaps", {}) for a, f in (mine.get("fairness") or {}).items()},
                 "behaviour": {t["name"]: t["status"] for t in mine.get("behaviour") or []},
-                "top_features": list(mine.get("importance") or {})[:5],
+                "top_features": [feature for feature, _ in ranked(mine.get("importance") or {})[:5]],
             }
         )
     return history

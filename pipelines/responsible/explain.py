@@ -53,6 +53,12 @@ def global_importance(explanation: Explanation, top: int | None = None) -> dict[
     return {explanation.features[i]: float(means[i]) for i in order}
 
 
+def ranked(importance: dict[str, float]) -> list[tuple[str, float]]:
+    """A global importance as (feature, value) pairs, largest first (records stored as JSON with
+    sorted keys lose the order)."""
+    return sorted(importance.items(), key=lambda item: -item[1])
+
+
 def mean_contributions(explanation: Explanation) -> dict[str, float]:
     """Mean signed contribution per feature: how far each feature moves the average margin."""
     if not len(explanation.contributions):

@@ -130,6 +130,8 @@ def _fairness(record: dict[str, Any]) -> list[str]:
 
 def _explanations(record: dict[str, Any]) -> list[str]:
     """The global explanation: mean absolute contribution to the margin, largest first."""
+    from pipelines.responsible.explain import ranked
+
     importance = record["challenger"].get("importance") or {}
     if not importance:
         return []
@@ -141,7 +143,7 @@ def _explanations(record: dict[str, Any]) -> list[str]:
         "",
         "| feature | mean \\|contribution\\| |",
         "|---|---|",
-        *[f"| `{feature}` | {value:.4f} |" for feature, value in importance.items()],
+        *[f"| `{feature}` | {value:.4f} |" for feature, value in ranked(importance)],
         "",
     ]
 

@@ -76,7 +76,7 @@ def test_the_gate_records_fairness_behaviour_and_explanations_and_the_card_shows
     assert any(k.startswith("fairness/region/") for k in run.data.metrics)
     text = card.publish(usecase, version, record, outcome.split).with_suffix(".md").read_text()
     assert "## Fairness" in text and "## Explanations" in text and "demographic_parity_difference" in text
-    assert f"`{next(iter(mine['importance']))}`" in text
+    assert f"`{max(mine['importance'], key=mine['importance'].get)}`" in text
 
 
 def test_a_deliberately_unfair_challenger_is_rejected_with_the_gap(labelled_home, churn):
@@ -95,7 +95,7 @@ def test_a_deliberately_unfair_challenger_is_rejected_with_the_gap(labelled_home
     failed = {c["name"] for c in record["checks"] if not c["passed"]}
     assert "fairness region demographic_parity_difference" in failed
     gaps = record["challenger"]["fairness"]["region"]["gaps"]
-    assert gaps["demographic_parity_difference"] > 0.5  # the limit; the champion's gap is far below
+    assert gaps["demographic_parity_difference"] > 0.3  # the limit; the champion's gap is far below
     assert mlflow_store.alias_version(mlflow_store.configure(), "churn", "champion") == first
 
 

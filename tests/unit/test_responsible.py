@@ -222,6 +222,10 @@ def _write(tmp_path: Path, change) -> Path:
             "training.behaviour.slices.0: test 'first_year_customers' names 'churn_score'",
         ),
         (
+            lambda t: t["fairness"]["metrics"].update(demographic_parity_difference={}),
+            "give a limit, a tolerance or both",
+        ),
+        (
             lambda t: t["behaviour"]["invariance"][0].update(add=1),
             "give exactly one of add or scale",
         ),
