@@ -353,7 +353,9 @@ def score_interval(
                     scores = np.asarray(model.predict(matrix)).reshape(len(matrix), -1)[:, 0] if len(matrix) else []
                     scoring += time.perf_counter() - t
                     why = None
-                    if reasons and len(matrix):  # only when asked: exact explanations cost more than scores
+                    # Only when asked, and only for models that serve (a challenger's shadow scores serve
+                    # nobody): exact explanations cost more than scores (docs/benchmarks.md).
+                    if reasons and len(matrix) and (kind == "champion" or canary):
                         t = time.perf_counter()
                         why = reasons_of(explainers, kind, model, matrix, frame, columns, reasons)
                         explaining += time.perf_counter() - t

@@ -110,3 +110,26 @@ def test_the_loop_detects_the_drift_retrains_once_and_recovers(demo_home, demo_r
     assert lineage["models"][0]["version"] == retrain["version"]
     assert lineage["models"][0]["data_hash"] and lineage["features"]["computed_from"]["validation"]
     assert lineage["monitoring"]["drift_report"] and lineage["monitoring"]["retrain_decision"]["action"]
+
+    # The responsible gate: every decision record carries the group gaps, the behavioural tests and
+    # the global explanation; every card shows them; each prediction its top reasons.
+    for path in sorted((demo_home / "reports" / "churn" / "decisions").glob("v*.json")):
+        judged = json.loads(path.read_text())["challenger"]
+        assert set(judged["fairness"]) == {"region", "plan"}, path
+        assert judged["fairness"]["region"]["gaps"]["demographic_parity_difference"] is not None, path
+        assert len(judged["behaviour"]) == 3 and len(judged["importance"]) == 10, path
+        card = (demo_home / "reports" / "churn" / "model_cards" / f"{path.stem}.md").read_text()
+        assert "## Fairness" in card and "## Explanations" in card, path
+    assert all(t["status"] == "pass" for t in record["challenger"]["behaviour"])  # the retrain passed them all
+    entity = lineage["predictions"]["rows"] and _first_entity(lineage)
+    one = trace(usecase, day, _warehouse(), entity=entity)["entity"]
+    assert one["model_version"] == retrain["version"] and len(one["reasons"]) == 3
+    night = json.loads((demo_home / "reports" / "churn" / "drift" / f"{drift.isoformat()}.json").read_text())
+    assert night["score_movers"] and {m["feature"] for m in night["score_movers"]} <= set(night["drifted_features"])
+
+
+def _first_entity(lineage: dict) -> str:
+    """An entity scored that day (the day's Parquet partition of predictions)."""
+    import pandas as pd
+
+    return str(pd.read_parquet(lineage["predictions"]["partition"], columns=["entity_id"])["entity_id"].iloc[0])
