@@ -13,7 +13,7 @@ _STYLE = (
     "table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ddd;padding:.3rem .6rem;"
     "text-align:left;font-size:.9rem}th{background:#f6f6f6}a{color:#0b62a4}.muted{color:#777}"
     ".decision{padding:.6rem 1rem;background:#f4f8fb;border-left:4px solid #0b62a4;margin:1rem 0}"
-    "nav a{margin-right:1rem}"
+    "nav a{margin-right:1rem}td.gaps{white-space:nowrap}"
 )
 
 
@@ -97,7 +97,7 @@ def _versions(name: str, record: dict[str, Any], aliases: dict, registered: str)
         rows.append(
             f"<tr><td>v{version}</td><td>{escape(held.get(version, ''))}</td><td>{escape(v['decision'])}</td>"
             f"<td>{_fmt(v['metric'])}</td><td>{_fmt(v['champion_metric'])}</td><td>{escape(v['trigger'] or '')}</td>"
-            f"<td>{escape(_gaps(v.get('fairness') or {}))}</td><td>{escape(_tests(v.get('behaviour') or {}))}</td>"
+            f"<td class='gaps'>{_gaps(v.get('fairness') or {})}</td><td>{escape(_tests(v.get('behaviour') or {}))}</td>"
             f"<td title='{escape(v['reason'] or '')}'>{escape(_short(v['reason']))}</td><td>{' '.join(hrefs)}</td></tr>"
         )
     if not rows:
@@ -113,11 +113,15 @@ _SHORT_GAPS = {"demographic_parity_difference": "DP", "equalized_odds_difference
 
 
 def _gaps(fairness: dict[str, dict[str, float | None]]) -> str:
-    """``region DP 0.04 EO 0.21; plan ...``: a version's group gaps (n/a: too few groups to judge)."""
-    return "; ".join(
-        f"{attribute} "
-        + " ".join(f"{_SHORT_GAPS.get(m, m)} {'n/a' if value is None else f'{value:.2f}'}" for m, value in gaps.items())
-        for attribute, gaps in fairness.items()
+    """``region DP 0.04 EO 0.21``, a line per attribute: a version's group gaps (n/a: too few groups to judge)."""
+    return "<br>".join(
+        escape(
+            f"{attribute} "
+            + " ".join(
+                f"{_SHORT_GAPS.get(m, m)} {'n/a' if value is None else f'{value:.2f}'}" for m, value in gaps.items()
+            )
+        )
+        for attribute, gaps in sorted(fairness.items())
     )
 
 

@@ -29,6 +29,8 @@ PAGES = {  # path -> text the page must show
     "adr/0006-canary-judged-on-paired-scores/": "judged on paired scores",
     "adr/0007-held-out-entities/": "judged on entities they were never fitted on",
     "get-started/": "canary v3 -> full",
+    "concepts/responsible/": "Fairness guardrails",
+    "adr/0008-exact-explanations-without-shap/": "not the shap package",
 }
 
 

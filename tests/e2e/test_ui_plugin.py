@@ -221,9 +221,14 @@ def test_a_browser_sees_the_loop_on_the_model_health_page_and_opens_its_reports(
         promoted = page.locator("svg.health-chart g.marker-promoted").all_text_contents()
         assert any(f"promoted v{champion}" in text for text in promoted), promoted
         page.screenshot(path=str(_shots(ui) / "model-health.png"), full_page=True)
-        page.get_by_role("link", name="drift report").first.click()
+        # Each version's group gaps and behavioural tests (the responsible gate), as a person reads them.
+        versions = page.locator("h2:has-text('Versions') + table")
+        assert "group gaps" in versions.inner_text() and "3/3 pass" in versions.inner_text()
+        assert "region DP" in versions.locator("td.gaps").first.inner_text()
+        page.get_by_role("link", name="drift report").first.click()  # the newest night: drifted since 02-01
         page.wait_for_url("**/drift/*.html")
         assert page.locator("text=Drift").count() >= 1
+        assert page.get_by_text("Drifted features that moved the champion's scores most").count() == 1
         page.go_back()
         page.get_by_role("link", name="model card").first.click()
         page.wait_for_url("**/model_cards/v*.html")

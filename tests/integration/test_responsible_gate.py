@@ -18,8 +18,8 @@ from pipelines.responsible import behaviour, explain, fairness
 from pipelines.stores import mlflow_store
 from pipelines.training import candidates, card
 from pipelines.training.dataset import build_training_data, split_by_time
-from pipelines.training.train import train_candidates
 from tests.conftest import LABELLED_END as END
+from tests.integration.test_training import _holdout, _train_and_register
 
 TICKETS = ["support_tickets_sum_7d", "support_tickets_sum_14d"]
 
@@ -39,16 +39,15 @@ def _usecase(churn, **fairness_changes):
 
 
 def _register(usecase, data, names=("logistic",)):
-    outcome = train_candidates(usecase, data, list(names), tags={"trigger_reason": "test"})
-    best = outcome.best_result()
-    version = mlflow_store.register_challenger(
-        usecase, best.model_uri, best.run_id, {"candidate": best.name, "threshold": str(best.threshold)}
-    )
-    return outcome, version
+    return _train_and_register(usecase, data, list(names))
 
 
-def _holdout(usecase, data) -> pd.DataFrame:
-    return split_by_time(data.frame, usecase.training, usecase.entity.name).holdout
+def _with_champion(usecase, data) -> tuple[pd.DataFrame, str]:
+    """The holdout, and a first champion trained on ``data`` (the logistic candidate)."""
+    holdout = _holdout(usecase, data)
+    _, first = _register(usecase, data)
+    assert gate.gate(usecase, first, holdout)["decision"] == "promoted"
+    return holdout, first
 
 
 def test_the_gate_records_fairness_behaviour_and_explanations_and_the_card_shows_them(labelled_home, churn):
@@ -82,9 +81,7 @@ def test_the_gate_records_fairness_behaviour_and_explanations_and_the_card_shows
 def test_a_deliberately_unfair_challenger_is_rejected_with_the_gap(labelled_home, churn):
     usecase = _usecase(churn)
     data = build_training_data(usecase, END)
-    holdout = _holdout(usecase, data)
-    _, first = _register(usecase, data)
-    assert gate.gate(usecase, first, holdout)["decision"] == "promoted"
+    holdout, first = _with_champion(usecase, data)
     # Taught that every customer of the south churns: it flags the south, whatever they do.
     south = data.frame["region_is_south"] == 1
     unfair = dataclasses.replace(data, frame=data.frame.assign(churned=np.where(south, 1, data.frame["churned"])))
@@ -102,9 +99,7 @@ def test_a_deliberately_unfair_challenger_is_rejected_with_the_gap(labelled_home
 def test_a_behaviour_breaking_challenger_is_rejected_with_the_test_name(labelled_home, churn):
     usecase = _usecase(churn)
     data = build_training_data(usecase, END)
-    holdout = _holdout(usecase, data)
-    _, first = _register(usecase, data)
-    assert gate.gate(usecase, first, holdout)["decision"] == "promoted"
+    holdout, _ = _with_champion(usecase, data)
     # Trained on support tickets with their sign flipped: more tickets now lower the score.
     flipped = dataclasses.replace(data, frame=data.frame.assign(**{c: -data.frame[c] for c in TICKETS}))
     _, version = _register(usecase, flipped)
