@@ -148,11 +148,11 @@ def test_a_champion_moved_during_evaluation_is_evaluated_again(labelled_home, ch
     real = gate.evaluate
     calls = []
 
-    def evaluate_while_another_run_promotes(client_, usecase, version, frame, threshold):
+    def evaluate_while_another_run_promotes(client_, usecase, version, frame, threshold, **kwargs):
         calls.append(version)
         if version == v1 and calls.count(v1) == 1:  # another training promotes v2 meanwhile
             client.set_registered_model_alias("churn", "champion", v2)
-        return real(client_, usecase, version, frame, threshold)
+        return real(client_, usecase, version, frame, threshold, **kwargs)
 
     monkeypatch.setattr(gate, "evaluate", evaluate_while_another_run_promotes)
     record = gate.gate(churn, v3, holdout)

@@ -192,6 +192,27 @@ def case_duplicate_usecase(w: World) -> None:
     assert any("churn" in str(e) and "copy.yaml" in str(e) for e in found.errors.values()), found.errors
 
 
+@case(
+    "config",
+    "a responsible gate naming what does not exist (a sensitive attribute, a test's feature) or a tolerance above 1",
+    "refused",
+    "the field and the name",
+)
+def case_impossible_responsible_gate(w: World) -> None:
+    with refused(_config_error(), "training.fairness.sensitive.2", "religion"):
+        _load(w.config(lambda raw: raw["training"]["fairness"]["sensitive"].append("religion")))
+    with refused(_config_error(), "training.behaviour.directional.0", "tickets_per_day"):
+        _load(
+            w.config(lambda raw: raw["training"]["behaviour"]["directional"][0]["features"].append("tickets_per_day"))
+        )
+    with refused(_config_error(), "training.fairness.metrics.equalized_odds_difference.tolerance"):
+        _load(
+            w.config(
+                lambda raw: raw["training"]["fairness"]["metrics"]["equalized_odds_difference"].update(tolerance=2)
+            )
+        )
+
+
 @case("config", "a canary rollout that cannot work (share, length, cooldown)", "refused", "the field and why")
 def case_impossible_rollout(w: World) -> None:
     with refused(_config_error(), "rollout.canary_fraction"):
