@@ -68,6 +68,13 @@ def test_a_regression_use_case_from_yaml_alone_runs_end_to_end(dags, sqlite_sour
     assert mlflow_store.alias_version(client, "store_sales", "champion") == "1"
     card = (settings.reports_dir() / "store_sales" / "model_cards" / "v1.md").read_text()
     assert "| rmse |" in card and "the predicted `sales_next_3d`" in card
+    # The responsible gate on a regression: the spread of group errors and the declared behaviour.
+    judged = record["challenger"]
+    assert [(t["name"], t["status"]) for t in judged["behaviour"]] == [
+        ("higher_prices_never_raise_sales", "pass"),
+        ("large_stores", "pass"),
+    ]
+    assert judged["fairness"]["region"]["gaps"]["mae_gap"] is not None and "## Fairness" in card
 
     last = START + (DAYS - 1) * ONE
     scored = inprocess.run_interval(dags["batch_inference"], last, last + ONE)
@@ -76,6 +83,7 @@ def test_a_regression_use_case_from_yaml_alone_runs_end_to_end(dags, sqlite_sour
     assert len(rows) == world.entities and set(rows["model_version"]) == {"1"}
     assert rows["decision"].isna().all()  # a regression has no threshold: the score is the prediction
     assert set(rows["feature_service"]) == {"store_sales_v1"}
+    assert rows["reasons"].notna().all()  # inference.reasons: 3, beside each forecast
     # The score is the predicted sales: close to the simulator's noise-free target of the day.
     activity = synthetic.day_activity(world, synthetic.entity_traits(world), DAYS - 1)
     expected = synthetic.target_values(world, activity, drifted=False, noise=np.zeros(len(activity)))
