@@ -33,9 +33,9 @@ from pipelines.config import UseCase
 from pipelines.errors import BadInput
 from pipelines.features.definitions import FEATURES_ZONE, feature_service_name
 from pipelines.inference import rows
+from pipelines.inference.reasons import reasons_of
 from pipelines.inference.rows import DATASETS, PREDICTIONS_ZONE
 from pipelines.intervals import parse_interval
-from pipelines.responsible import explain
 from pipelines.stores import feature_store, mlflow_store, partitions, warehouse
 
 log = logging.getLogger(__name__)
@@ -233,45 +233,6 @@ class ScoreOutcome:
 
     def summary(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def explainer(model: Any, columns: list[str]) -> tuple[Any, list[str]] | None:
-    """The fitted estimator behind a loaded model and the features it takes, in its order (a subset of
-    its signature's ``columns``); None when the model is not one of this project's."""
-    fitted = explain.fitted_of(model)
-    if fitted is None:
-        return None
-    features = list(getattr(model.unwrap_python_model(), "features", None) or columns)
-    return fitted, features
-
-
-def reasons_of(
-    explainers: dict[str, Any],
-    kind: str,
-    model: Any,
-    matrix: pd.DataFrame,
-    values: pd.DataFrame,
-    columns: list[str],
-    count: int,
-) -> list[str] | None:
-    """The top ``count`` reasons of each row of ``matrix`` (the float32 columns ``model`` scored) as JSON
-    text, with the feature values of ``values`` (the same rows as read), or None when the model cannot
-    be explained. ``explainers`` caches each kind's explainer for the interval; one that fails is
-    logged once and dropped, and never blocks the scores."""
-    if kind not in explainers:
-        explainers[kind] = explainer(model, columns)
-        if explainers[kind] is None:
-            log.warning("the %s model is not one of this project's: its scores have no reasons", kind)
-    if explainers[kind] is None:
-        return None
-    fitted, features = explainers[kind]
-    try:
-        return explain.top_reasons(explain.explain(fitted, matrix, features), values, count)
-    except Exception as exc:  # reasons are best effort: the score is what downstream needs
-        log.warning("the %s model's scores cannot be explained (%s: %s): no reasons this run", kind,
-                    type(exc).__name__, str(exc)[:300])  # fmt: skip
-        explainers[kind] = None
-        return None
 
 
 def score_interval(

@@ -170,7 +170,7 @@ def test_a_chunked_partition_equals_the_whole_frame_and_appears_only_when_publis
 def test_reasons_are_computed_per_model_and_one_that_cannot_be_explained_is_left_without(caplog):
     import numpy as np
 
-    from pipelines.inference.batch import reasons_of
+    from pipelines.inference.reasons import reasons_of
 
     class Linear:  # contributions: each feature times its weight
         def contributions(self, matrix):
