@@ -376,10 +376,7 @@ def seen_promotion(home: Path) -> dict[str, Any]:
 
     client = mlflow_store.configure()
     versions = client.search_model_versions("name='churn'")
-    records = {
-        p.name: {k: v for k, v in json.loads(p.read_text()).items() if k != "decided_at"}
-        for p in sorted(decisions_dir(_churn()).glob("*.json"))
-    }
+    records = {p.name: _decision(json.loads(p.read_text())) for p in sorted(decisions_dir(_churn()).glob("*.json"))}
     return _normalized(
         {
             "aliases": _aliases(),
@@ -389,6 +386,16 @@ def seen_promotion(home: Path) -> dict[str, Any]:
         },
         home,
     )
+
+
+def _decision(record: dict[str, Any]) -> dict[str, Any]:
+    """A decision record without what measures the clock: when it was decided and how long each
+    evaluation's responsible checks took (``responsible_seconds``)."""
+    out = {k: v for k, v in record.items() if k != "decided_at"}
+    for role in ("challenger", "champion"):
+        if isinstance(out.get(role), dict):
+            out[role] = {k: v for k, v in out[role].items() if k != "responsible_seconds"}
+    return out
 
 
 # -- predictions and shadow predictions; the drift monitor's history, decisions and reports ------
