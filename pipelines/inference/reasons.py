@@ -13,16 +13,6 @@ from pipelines.responsible import explain
 log = logging.getLogger(__name__)
 
 
-def explainer(model: Any, columns: list[str]) -> tuple[Any, list[str]] | None:
-    """The fitted estimator behind a loaded model and the features it takes, in its order (a subset of
-    its signature's ``columns``); None when the model is not one of this project's."""
-    fitted = explain.fitted_of(model)
-    if fitted is None:
-        return None
-    features = list(getattr(model.unwrap_python_model(), "features", None) or columns)
-    return fitted, features
-
-
 def reasons_of(
     explainers: dict[str, Any],
     kind: str,
@@ -37,7 +27,7 @@ def reasons_of(
     be explained. ``explainers`` caches each kind's explainer for the interval; one that fails is
     logged once and dropped, and never blocks the scores."""
     if kind not in explainers:
-        explainers[kind] = explainer(model, columns)
+        explainers[kind] = explain.explainer(model, columns)
         if explainers[kind] is None:
             log.warning("the %s model is not one of this project's: its scores have no reasons", kind)
     if explainers[kind] is None:

@@ -35,12 +35,12 @@ def score_movers(
     a model that is not one of ours)."""
     if not drifted:
         return []
-    fitted = explain.fitted_of(model)
-    if fitted is None:
+    found = explain.explainer(model)
+    if found is None:
         log.info("score movers: the champion is not one of this pipeline's models; none computed")
         return []
+    fitted, features = found  # the model's columns, in its order
     try:
-        features = list(model.unwrap_python_model().features)  # the model's columns, in its order
         before = explain.explain(fitted, reference, features)
         after = explain.explain(fitted, current, features)
         moves = explain.score_shift(before, after, drifted)[:top]

@@ -37,6 +37,15 @@ def fitted_of(model: Any) -> Any | None:
     return getattr(inner, "fitted", None)
 
 
+def explainer(model: Any, columns: list[str] | None = None) -> tuple[Any, list[str]] | None:
+    """The fitted estimator behind a loaded pyfunc model and the features it takes, in its order
+    (else ``columns``); None when the model is not one of this project's."""
+    fitted = fitted_of(model)
+    if fitted is None:
+        return None
+    return fitted, list(getattr(model.unwrap_python_model(), "features", None) or columns or [])
+
+
 def explain(fitted: Any, frame: pd.DataFrame, features: list[str]) -> Explanation:
     """The contributions of ``features`` (the model's columns, in its order) for each row of ``frame``."""
     matrix = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
