@@ -204,3 +204,36 @@ def test_features_that_do_not_match_the_signature_are_named():
     assert check_signature(model, pd.DataFrame({"a": [1.0], "b": [1], "c": [None]})) == ["a", "b", "c"]
     with pytest.raises(SignatureMismatch, match=r"missing \['c'\]; not numeric: \['b \(object\)'\]"):
         check_signature(model, pd.DataFrame({"a": [1.0], "b": ["x"]}))
+
+
+def test_the_bulk_path_stores_what_sqlalchemy_would_value_for_value(url, tmp_path):
+    """COPY (PostgreSQL) and the driver's executemany (SQLite) bypass SQLAlchemy's per-row binding:
+    the rows read back equal those of SQLAlchemy's own insert, nulls, quotes and precision included."""
+    import sqlalchemy as sa
+
+    from pipelines.stores.source import make_engine
+
+    reasons = ['[{"feature": "a,b", "value": 1.5}]', None, 'say "no"\nthen, yes', None]
+    rows = _rows(["1", 'x,"y"', "z\n", ""], score=0.0, reasons=reasons)
+    rows["score"] = [0.1234567890123456789, 1e-300, -2.5, 0.0]
+    rows["decision"] = pd.array([1, None, 0, None], dtype="Int64")
+    rows["stage"] = [None, "champion", "canary", None]
+    warehouse.replace_interval(url, warehouse.PREDICTIONS, "churn", END, [rows])
+    bulk = warehouse.read_interval(url, warehouse.PREDICTIONS, "churn", END)
+
+    plain = f"sqlite:///{tmp_path / 'plain.db'}"
+    engine = make_engine(plain)
+    target = warehouse.table(warehouse.PREDICTIONS, sa.MetaData())
+    target.metadata.create_all(engine)
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    for record in records:
+        for name in ("as_of", "interval_start"):
+            record[name] = record[name].tz_convert(None).to_pydatetime()
+    with engine.begin() as conn:
+        conn.execute(target.insert(), records)
+    engine.dispose()
+    expected = warehouse.read_interval(plain, warehouse.PREDICTIONS, "churn", END)
+    pd.testing.assert_frame_equal(bulk, expected)
+    assert bulk["entity_id"].tolist() == ["", "1", 'x,"y"', "z\n"]
+    assert bulk["reasons"].tolist() == [reasons[3], reasons[0], reasons[1], reasons[2]]
+    assert bulk["score"].tolist()[1] == 0.1234567890123456789
