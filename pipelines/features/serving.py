@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 
@@ -56,26 +57,39 @@ def reference_day(usecase: UseCase, event_timestamp: pd.Series) -> pd.Series:
 
 
 def build_training_set(
-    store, usecase: UseCase, entity_rows: pd.DataFrame, chunk_rows: int = 100_000, service: str | None = None
+    store,
+    usecase: UseCase,
+    entity_rows: pd.DataFrame,
+    chunk_rows: int = 100_000,
+    service: str | None = None,
+    via: Literal["partitions", "feast"] = "partitions",
 ) -> TrainingSet:
     """Point-in-time join of entity rows with the use case's feature service.
 
     No feature stamped after a row's ``event_timestamp`` is used, nor one older
     than the view's TTL. Rows without features are returned in ``missing``.
-    Feast joins a whole entity frame in memory, so it is handed ``chunk_rows`` at a time.
     ``service`` defaults to the use case's current feature service (a model names its own).
+
+    ``via="partitions"`` (the default) joins with ``pandas.merge_asof`` over the feature
+    partitions the feature view's file source reads, only those the rows' times and the TTL
+    can reach (:func:`join_partitions`); ``via="feast"`` asks Feast's offline store, which
+    scans every partition of the source at each call and joins a whole entity frame in
+    memory, so it is handed ``chunk_rows`` at a time. Both give the same rows (tested).
     """
     check_definitions(usecase)
     entity = usecase.entity.name
     rows = entity_rows.reset_index(drop=True).assign(_row=lambda f: range(len(f)))
     service = service or feature_service_name(usecase)
-    joined = pd.concat(
-        [
-            feature_store.historical_features(store, service, rows.iloc[i : i + chunk_rows])
-            for i in range(0, max(len(rows), 1), chunk_rows)
-        ],
-        ignore_index=True,
-    )
+    if via == "partitions":
+        joined = join_partitions(usecase, rows, feature_store.service_features(store, service))
+    else:
+        joined = pd.concat(
+            [
+                feature_store.historical_features(store, service, rows.iloc[i : i + chunk_rows])
+                for i in range(0, max(len(rows), 1), chunk_rows)
+            ],
+            ignore_index=True,
+        )
     # A row "has features" when the join found a feature row: not every value has to be set.
     found = joined.dropna(subset=list(_features(usecase)), how="all").set_index("_row")
     missing = rows[~rows["_row"].isin(found.index)].drop(columns="_row")
@@ -86,6 +100,44 @@ def build_training_set(
         frame=frame[[entity, EVENT_TIMESTAMP, *[c for c in frame if c not in (entity, EVENT_TIMESTAMP)]]],
         missing=missing,
     )
+
+
+def join_partitions(usecase: UseCase, rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Feast's point-in-time join, over the feature partitions: each row of ``rows`` (entity key,
+    ``event_timestamp``) gets the feature values ``names`` of the same entity's newest feature row
+    stamped at or before its time and no more than the view's TTL before it; none (NaN) otherwise.
+
+    Reads only the partitions whose interval can hold such stamps, only the needed columns.
+    """
+    from pipelines.features.definitions import FEATURES_ZONE
+    from pipelines.features.engineering import FEATURE_TIMESTAMP
+    from pipelines.stores import partitions
+
+    assert usecase.features is not None
+    entity, ttl = usecase.entity.name, pd.Timedelta(days=usecase.features.ttl_days)
+    left = rows.assign(**{EVENT_TIMESTAMP: as_utc(rows[EVENT_TIMESTAMP]).astype("datetime64[ns, UTC]")})
+    if not len(left):
+        return left.assign(**{name: pd.Series(dtype="float64") for name in names})
+    low, high = left[EVENT_TIMESTAMP].min() - ttl, left[EVENT_TIMESTAMP].max()
+    columns = [entity, FEATURE_TIMESTAMP, *names]
+    frames = [
+        partitions.read_partition(path, columns)
+        for path, info in partitions.list_infos(FEATURES_ZONE, usecase.name, usecase.features.dataset)
+        if not info.empty and info.interval[1] >= low and info.interval[0] <= high
+    ]
+    right = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    right[FEATURE_TIMESTAMP] = as_utc(right[FEATURE_TIMESTAMP]).astype("datetime64[ns, UTC]")
+    right[entity] = right[entity].astype(left[entity].dtype)
+    joined = pd.merge_asof(
+        left.sort_values(EVENT_TIMESTAMP, kind="stable"),
+        right.sort_values(FEATURE_TIMESTAMP, kind="stable"),
+        left_on=EVENT_TIMESTAMP,
+        right_on=FEATURE_TIMESTAMP,
+        by=entity,
+        direction="backward",
+        tolerance=ttl,  # inclusive, as Feast's: stamped at the row's time minus the TTL still counts
+    )
+    return joined.drop(columns=FEATURE_TIMESTAMP)
 
 
 def read_online(store, usecase: UseCase, ids: list, as_of: dt.datetime) -> tuple[pd.DataFrame, list]:

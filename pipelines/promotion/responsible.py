@@ -57,7 +57,7 @@ def assess(
         try:
             if fitted is None:
                 raise TypeError("not a model of this project's")
-            result.importance = explain.global_importance(explain.explain(fitted, holdout, columns), TOP_FEATURES)
+            result.importance = explain.importance(fitted, holdout, columns, TOP_FEATURES)
         except Exception as exc:  # an explanation informs people; it is not a check, so it never blocks
             log.warning("version %s cannot be explained (%s: %s)", result.version, type(exc).__name__, exc)
     result.responsible_seconds = time.perf_counter() - t0

@@ -122,9 +122,12 @@ def first_trainable_day(usecase: UseCase) -> dt.datetime:
     return start + dt.timedelta(days=spec_of(usecase).warmup_days)
 
 
-def build_training_data(usecase: UseCase, end: dt.datetime, window_days: int | None = None, store=None) -> TrainingData:
+def build_training_data(
+    usecase: UseCase, end: dt.datetime, window_days: int | None = None, store=None, via: str = "partitions"
+) -> TrainingData:
     """The training set of the ``window_days`` reference days before ``end``, written atomically
     to ``training/<use case>/<window>.parquet`` (the same window gives the same file and hash).
+    ``via`` is the point-in-time join's path (:func:`~pipelines.features.serving.build_training_set`).
 
     Raises:
         TrainingDataError: fewer labelled rows with features than ``training.min_rows``.
@@ -149,7 +152,7 @@ def build_training_data(usecase: UseCase, end: dt.datetime, window_days: int | N
             f"whose label delay ({usecase.label.delay_days} days) has passed; training needs at least "
             f"{spec.min_rows} (training.min_rows): ingest more days or widen the window"
         )
-    joined = build_training_set(store or feature_store.get_store(), usecase, rows)
+    joined = build_training_set(store or feature_store.get_store(), usecase, rows, via=via)  # type: ignore[arg-type]
     features = model_features(usecase)
     frame = joined.frame
     if len(frame) < spec.min_rows:

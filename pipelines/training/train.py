@@ -281,7 +281,7 @@ def _train_one(
                 )
                 mlflow_store.log_metrics(fairness.flat(groups))
                 mlflow_store.log_dict(groups, "fairness.json")
-            importance = explain.global_importance(explain.explain(fitted, split.holdout, features))
+            importance = explain.importance(fitted, split.holdout, features)
             mlflow_store.log_dict(importance, "explanations/global_importance.json")
             figures = plots.holdout_figures(task, y["holdout"], holdout_scores, f"{name}, holdout")
             figures["feature_importance.png"] = plots.importance_figure(

@@ -119,6 +119,33 @@ def test_point_in_time_join_uses_no_later_value_and_no_expired_one(store, curate
     assert result.missing.iloc[0]["customer_id"] == both[0]
 
 
+def test_the_join_over_partitions_gives_what_feasts_retrieval_gives(store, curated):
+    """The training set's fast path (merge_asof over the partitions) against Feast's own offline
+    retrieval, on rows at, between, before, within the TTL after and long after the stamps."""
+    usecase = curated
+    ttl = dt.timedelta(days=usecase.features.ttl_days)
+    day8 = partitions.read_partition(partitions.partition_path("features", "churn", "activity", "2025-01-08"))
+    ids = sorted(set(day8["customer_id"]))
+    times = [D[-3], D[-3] + ONE, D[-2] + dt.timedelta(hours=5), D[-1] + ONE, D[-1] + 2 * ONE, D[-1] + ONE + ttl,
+             D[-1] + ONE + ttl + dt.timedelta(seconds=1), D[-1] + 40 * ONE]  # fmt: skip
+    rows = pd.DataFrame(
+        {
+            "customer_id": [c for c in [*ids, 987654] for _ in times],
+            EVENT_TIMESTAMP: [pd.Timestamp(t) for _ in [*ids, 987654] for t in times],
+            "churned": 0,
+        }
+    ).astype({EVENT_TIMESTAMP: "datetime64[ns, UTC]"})
+    fast = build_training_set(store, usecase, rows)
+    feast = build_training_set(store, usecase, rows, via="feast")
+    assert len(fast.frame) > len(ids) and len(fast.missing) > len(times)
+    features = [c for c in feast.frame.columns if c not in ("customer_id", EVENT_TIMESTAMP, "churned")]
+    pd.testing.assert_frame_equal(
+        fast.frame.astype({name: "float64" for name in features}),
+        feast.frame.astype({name: "float64" for name in features}),
+    )
+    pd.testing.assert_frame_equal(fast.missing, feast.missing)
+
+
 def test_unknown_entities_are_reported_not_a_crash(store, curated):
     from pipelines.features.serving import read_online
 

@@ -4,6 +4,7 @@ the guardrails in the policy, and their settings' bad input."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,53 @@ def test_regression_gap_is_the_spread_of_group_errors_over_the_overall_error():
     out = fairness.group_metrics("regression", frame, y, predictions, None, spec)["region"]
     assert out["gaps"]["mae_gap"] == pytest.approx(1.0)
     assert out["groups"]["south"]["mae"] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_figures_and_gaps_are_fairlearns(seed):
+    """The figures are computed column-wise for speed; Fairlearn's MetricFrame and difference
+    functions, on the same rows, are the reference (a group without positives included)."""
+    from fairlearn.metrics import (
+        MetricFrame,
+        count,
+        demographic_parity_difference,
+        equalized_odds_difference,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    rng = np.random.default_rng(seed)
+    frame = _groups({"north": 400, "south": 300, "east": 200, "west": 60}, seed)
+    y = (rng.random(len(frame)) < 0.3 + 0.2 * frame["region_is_south"]).astype(int)
+    y[frame["region_is_west"].to_numpy() == 1] = 0  # no positives: its TPR is undefined
+    scores = np.clip(rng.random(len(frame)) * 0.8 + 0.3 * y, 0, 1)
+    spec = FairnessSpec(
+        sensitive=["region"],
+        metrics={"demographic_parity_difference": {"limit": 1}, "equalized_odds_difference": {"limit": 1}},
+        min_group_rows=50,
+        min_group_minority=1,
+    )
+    out = fairness.group_metrics("binary", frame, y, scores, 0.45, spec)["region"]
+    predicted = (scores >= 0.45).astype(int)
+    groups = fairness.segment_values(frame, "region").to_numpy()
+    figures = {"rows": count, "selection_rate": selection_rate, "true_positive_rate": true_positive_rate,
+               "false_positive_rate": false_positive_rate}  # fmt: skip
+    with warnings.catch_warnings():  # Fairlearn warns about the undefined rate
+        warnings.simplefilter("ignore")
+        expected = MetricFrame(metrics=figures, y_true=y, y_pred=predicted, sensitive_features=groups).by_group
+        judged = np.isin(groups, out["judged"]["equalized_odds_difference"])
+        eo = equalized_odds_difference(y[judged], predicted[judged], sensitive_features=groups[judged])
+        dp = demographic_parity_difference(y, predicted, sensitive_features=groups)
+    for group, row in expected.iterrows():
+        for name, value in row.items():
+            assert out["groups"][group][name] == (None if pd.isna(value) else pytest.approx(float(value))), (
+                group,
+                name,
+            )
+    assert out["judged"]["equalized_odds_difference"] == ["east", "north", "south"]  # west has no positives
+    assert out["gaps"]["equalized_odds_difference"] == pytest.approx(eo)
+    assert out["gaps"]["demographic_parity_difference"] == pytest.approx(dp)
 
 
 def _evaluation(version: str, auc: float, dp: float | None, tests: list[dict] | None = None) -> Evaluation:

@@ -68,6 +68,23 @@ def _judged(scored, days_running: int = 5) -> tuple[str, str, rollout.Comparison
     return action, reason, comparison
 
 
+def test_each_distinct_id_is_hashed_once_and_the_split_is_the_per_row_hash():
+    """``below`` hashes the distinct ids only; the answer is the definition applied row by row
+    (a pinned value keeps the held-out entities and canaries of earlier releases where they were)."""
+    import hashlib
+
+    from pipelines.hashsplit import below
+
+    ids = pd.Series(np.random.default_rng(1).integers(0, 500, 5_000))  # every id many times
+    expected = [
+        int.from_bytes(hashlib.blake2b(f"k\x1f{i}".encode(), digest_size=8).digest(), "big") < 0.3 * 2**64 for i in ids
+    ]
+    assert below(ids, "k", 0.3).tolist() == expected
+    assert below(iter(ids.tolist()), "k", 0.3).tolist() == expected  # any iterable
+    assert below([], "k", 0.3).tolist() == []
+    assert below(["a", "d", "a", "f", "e"], "held-out", 0.5).tolist() == [True, False, True, True, False]
+
+
 def test_the_pairs_are_every_entity_day_scored_by_both():
     served, shadow = _scored(0.3, 0.3, days=2, rows=500)
     paired = rollout.pairs(served, shadow, "2")
