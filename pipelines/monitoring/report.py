@@ -8,7 +8,9 @@
 * shadow: champion and challenger as two named tasks on the same matured rows.
 
 Numbers are read from the snapshot before anything is rendered, so a report that
-fails to render still leaves them recorded (:class:`ReportRenderError`).
+fails to render still leaves them recorded (:class:`ReportRenderError`). Each page refers to
+Evidently's library in the folder's ``js/`` (:func:`shared_library`) and keeps each figure and
+Plotly template once (:mod:`compact`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import MonitoringSpec, UseCase
-from pipelines.monitoring import movers
+from pipelines.monitoring import compact, movers
 from pipelines.training import metrics
 
 log = logging.getLogger(__name__)
@@ -261,7 +263,7 @@ def prune(folder: Path, newest: str, keep_days: int) -> list[Path]:
 
 
 def _save(snapshot: Any, path: Path) -> None:
-    html = shared_library(snapshot.get_html_str(as_iframe=False), path.parent)
+    html = compact.compact_page(shared_library(snapshot.get_html_str(as_iframe=False), path.parent))
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

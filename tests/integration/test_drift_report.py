@@ -1,11 +1,13 @@
-"""The night's Evidently reports as files: Evidently's library shared once per folder, and pruning;
-the drifted features that moved the champion's scores most (``score_movers``)."""
+"""The night's Evidently reports as files: Evidently's library shared once per folder, each figure and
+Plotly template once per page, a night under 1 MB, and pruning; the drifted features that moved the
+champion's scores most (``score_movers``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import re
 import time
 
 import numpy as np
@@ -13,7 +15,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import MonitoringSpec
-from pipelines.monitoring import movers, report
+from pipelines.monitoring import compact, movers, report
 
 FEATURES = [f"f{i}" for i in range(6)]
 
@@ -45,7 +47,96 @@ def test_a_report_shares_evidentlys_library_and_still_renders(tmp_path):
     with browser.page() as page:  # as a person opens the file: Evidently's page, drawn by the shared library
         page.goto((folder / "2025-02-02.html").as_uri())
         page.get_by_text("Dataset Drift").first.wait_for(timeout=30_000)
-        page.get_by_text("f0").first.wait_for()
+        row = page.locator("tr[data-testid=mtablebodyrow]", has_text="f0").first
+        row.wait_for()
+        # f0's details: its drift figure, drawn with Plotly's template (its grey plot area) put back
+        figures = page.locator(".js-plotly-plot")
+        shown = figures.count()
+        row.get_by_label("Detail panel visibility toggle").click()
+        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length > {shown}")
+        assert "f0 (mean +/- std)" in row.locator("xpath=following-sibling::tr[1]").inner_text()
+        backgrounds = figures.evaluate_all("plots => plots.map(p => p.querySelector('rect.bg').style.fill)")
+        assert backgrounds == ["rgb(229, 236, 246)"] * figures.count(), backgrounds
+
+
+def _page_data(html: str) -> tuple[dict, dict, dict]:
+    """The dashboard and the figure map a page's library draws from, each figure's Plotly template
+    put back as the page's script does before drawing; and the templates the script shares."""
+    dashboard, graphs = (json.loads(v) for v in re.findall(r"^\s*var \w+ = (\{.*\});$", html, re.MULTILINE))
+    shared = re.search(r"^\s*\}\)\((\{.*\}), \[metric_\w+, additional_graphs_metric_\w+\]\);$", html, re.MULTILINE)
+    templates = json.loads(shared[1]) if shared else {}
+
+    def restore(node):
+        children = node if isinstance(node, list) else list(node.values()) if isinstance(node, dict) else []
+        layout = node.get("layout") if isinstance(node, dict) else None
+        if isinstance(layout, dict) and isinstance(layout.get("template"), str):
+            layout["template"] = templates[layout["template"]]
+        for child in children:
+            restore(child)
+
+    restore(dashboard)
+    restore(graphs)
+    return dashboard, graphs, templates
+
+
+def _widgets(widget: dict):
+    yield widget
+    for child in widget.get("widgets", []):
+        yield from _widgets(child)
+
+
+def test_a_compacted_page_keeps_each_figure_and_template_once_and_every_number(tmp_path):
+    reference, current = _windows()
+    snapshot = report.drift_snapshot(reference, current, FEATURES, "score", MonitoringSpec())
+    page = report.shared_library(snapshot.get_html_str(as_iframe=False), tmp_path)
+    compacted = compact.compact_page(page)
+
+    dashboard, graphs, shared_before = _page_data(page)
+    widgets = [w for top in dashboard["widgets"] for w in _widgets(top)]
+    copies = [g["id"] for w in widgets for g in w.get("additionalGraphs", [])]
+    assert copies and set(copies) <= set(graphs)  # Evidently's second copy of figures the page reads from the map
+    for widget in widgets:
+        if "additionalGraphs" in widget:
+            widget["additionalGraphs"] = []
+    *data, templates = _page_data(compacted)
+    assert data == [dashboard, graphs]  # the same data, every number as Evidently wrote it
+    figures = [g for g in graphs.values() if "template" in g["params"].get("layout", {})]
+    assert shared_before == {} and len(figures) == 2 * len(FEATURES) and len(templates) == 1  # Plotly's default, once
+    assert len(compacted) < len(page) / 2, (len(page), len(compacted))
+    assert compact.compact_page(compacted) == compacted  # nothing left to share
+
+
+def test_a_page_in_another_template_is_kept_as_it_is(caplog):
+    html = "<html><script>var metric_1 = {};</script></html>"
+    assert compact.compact_page(html) == html and "template changed" in caplog.text
+
+
+def test_a_nights_reports_stay_under_1_mb(tmp_path, churn):
+    """Drift of 29 features (the churn model's count) on the demo's 5,000 sampled rows, the champion's
+    week of matured scores and the shadow comparison: one night's HTML files (the monitor adds a
+    JSON record of ~9 KB), the shared js/ aside."""
+    rng = np.random.default_rng(5)
+    features = [f"f{i:02d}" for i in range(29)]
+    reference = pd.DataFrame(rng.gamma(2.0, 3.0, size=(5000, 30)), columns=[*features, "score"])
+    current = pd.DataFrame(rng.gamma(2.2, 3.0, size=(5000, 30)), columns=[*features, "score"])
+    snapshot = report.drift_snapshot(reference, current, features, "score", MonitoringSpec())
+    rows = 14_000  # 7 performance_days of ~2,000 served customers
+    target = rng.random(rows) < 0.1
+    score = np.clip(0.1 + 0.3 * target + rng.normal(0, 0.15, rows), 0, 1)
+    served = pd.DataFrame(
+        {"day": np.repeat(pd.date_range("2025-02-04", periods=7), rows // 7), "model_version": "1",
+         "model_version_shadow": "2", "target": target.astype(float), "score": score,
+         "score_shadow": np.clip(score + rng.normal(0, 0.05, rows), 0, 1)}
+    )  # fmt: skip
+    day = "2025-02-11"
+    record = {"day": day, "champion_version": "1", "score_movers": [], "report_json": str(tmp_path / f"{day}.json")}
+    folder = tmp_path / "drift"
+    written = report.render(folder / f"{day}.html", record, snapshot, served, served, churn, "target", "score")
+
+    assert [p.name for p in written] == [f"{day}.html", f"{day}.performance.html", f"{day}.shadow.html"]
+    sizes = {p.name: p.stat().st_size for p in folder.glob(f"{day}.*")}
+    assert sizes.keys() == {p.name for p in written} and not list(folder.glob("*.tmp"))
+    assert sum(sizes.values()) < 1_000_000, sizes
 
 
 def test_the_feature_preset_gives_evidentlys_numbers_and_page_without_the_figures_it_discards():
@@ -196,6 +287,8 @@ def test_a_drifted_night_names_the_drifted_features_that_moved_the_champions_sco
     page = paths["html"].read_text()
     assert page.index('id="score-movers"') < page.index('<div id="root_metric')
     assert all(f'<td style="padding:2px 12px">{name}</td>' in page for name in names)
+    night = {p.name: p.stat().st_size for p in monitor.drift_dir("churn").glob(f"{record['day']}.*")}
+    assert sum(night.values()) < 1_000_000, night  # the night's files (the shared js/ aside)
 
     (seconds, reference_rows, current_rows), *_ = timed
     print(
