@@ -19,14 +19,28 @@ BIN := $(VENV)/bin
 UI_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: demo test test-fast lint docs ui mlflow-ui bench venv clean up down requirements audit
+.PHONY: demo test test-fast lint docs ui mlflow-ui bench venv venv-spark clean up down requirements audit
 
+# Two stamps: `.synced`, the lock without extras (the demo and the other targets), and `.synced-spark`,
+# with the optional Spark engine too (PySpark; the tests). `uv sync` is exact, so the plain sync removes
+# the extra and its stamp with it; the Spark sync holds everything the plain one does and refreshes both.
+# After `make test`, `make demo` re-syncs nothing (PySpark stays, unused); after a plain re-sync,
+# `make test` puts it back.
 venv: $(VENV)/.synced
+venv-spark: $(VENV)/.synced-spark
+
+UV_BOOTSTRAP = @$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools && .tools/bin/python -m pip install --quiet uv; }
 
 $(VENV)/.synced: pyproject.toml uv.lock
-	@$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools && .tools/bin/python -m pip install --quiet uv; }
+	$(UV_BOOTSTRAP)
 	$(UV) sync --frozen
+	@rm -f $(VENV)/.synced-spark
 	@touch $@
+
+$(VENV)/.synced-spark: pyproject.toml uv.lock
+	$(UV_BOOTSTRAP)
+	$(UV) sync --frozen --extra spark
+	@touch $(VENV)/.synced $@
 
 demo: venv ## Fresh state, then the whole loop on simulated data (about 5 minutes), a replay of the simulated days in-process
 	@case "$(MLOPS_HOME)" in /|"$$HOME"|"") echo "refusing to reset MLOPS_HOME=$(MLOPS_HOME)"; exit 1;; esac
@@ -39,13 +53,13 @@ demo: venv ## Fresh state, then the whole loop on simulated data (about 5 minute
 # Test workers: one per core (pytest-xdist); each is its own process with its own Airflow state.
 WORKERS ?= auto
 
-test: venv ## Lint, the whole test suite (in parallel), the docs site built strictly
+test: venv-spark ## Lint, the whole test suite (in parallel; with the Spark engine's extra), the docs site built strictly
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
-test-fast: venv ## The edit-test lane: unit, DAG integrity, data and integration tests (no DAG runs, no whole loop)
+test-fast: venv-spark ## The edit-test lane: unit, DAG integrity, data and integration tests (no DAG runs, no whole loop)
 	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m "not e2e and not slow and not reliability"
 
 lint: venv
@@ -68,8 +82,9 @@ up: venv ## The server profile (docker-compose.yaml) as processes on this machin
 down: venv ## Stop exactly what `make up` started
 	$(BIN)/mlops server down
 
-requirements: ## docker/requirements.txt, the image's dependencies, exported from uv.lock (a test checks it is current)
+requirements: ## docker/requirements.txt, the image's dependencies, exported from uv.lock (a test checks it is current); -spark.txt with the Spark engine's extra
 	$(UV) export --frozen --no-dev --no-emit-project --quiet -o docker/requirements.txt
+	$(UV) export --frozen --no-dev --no-emit-project --extra spark --quiet -o docker/requirements-spark.txt
 
 audit: ## uv's audit of uv.lock against OSV (needs api.osv.dev; see docs/reliability)
 	$(UV) audit --frozen

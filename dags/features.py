@@ -8,7 +8,8 @@ interval at a time. A manual run names its interval in the trigger form.
 
 1. **build_features**: features as of each interval's end for the customers
    active in it, from the curated partitions of the history window, written to
-   `features/<use case>/<dataset>/<day>.parquet` (atomic, unchanged on rerun).
+   `features/<use case>/<dataset>/<day>.parquet` (atomic, unchanged on rerun); on the
+   Spark cluster of the `mlops_spark` connection under `engine: spark`.
 2. **apply_definitions**: `feast apply` of the objects derived from the config,
    only when they changed.
 3. **materialize**: into the online store, one interval at a time, up to each
@@ -52,11 +53,11 @@ def build_features_dag(usecase: UseCase) -> None:
 
         @task
         def build_features(intervals: list[list[str]]) -> list[dict]:
-            from dagkit import task_errors
+            from dagkit import spark_target, task_errors
             from pipelines.features.build import build_intervals
 
             with task_errors():
-                return build_intervals(usecase, intervals)
+                return build_intervals(usecase, intervals, spark_target(usecase))
 
         @task
         def apply_definitions() -> list[str]:

@@ -12,7 +12,8 @@ the online-features Asset), or by hand for any past interval (trigger form).
    checks them against the model's signature, scores, and replaces the interval's
    rows of `predictions` (warehouse connection, one transaction) and its Parquet
    partition; the challenger's scores go to `shadow_predictions`. Entities without
-   features are counted and listed in `predictions/<use case>/skipped/`.
+   features are counted and listed in `predictions/<use case>/skipped/`. Under
+   `engine: spark` the scores come from `spark_udf` on the `mlops_spark` cluster.
    Emits the predictions Asset.
 """
 
@@ -51,7 +52,14 @@ def build_inference_dag(usecase: UseCase) -> None:
 
         @task(outlets=[predictions_asset(usecase.name)])
         def score(models: dict) -> list[dict]:
-            from dagkit import intervals_from_context, parse_interval, publish_links, sqlalchemy_url, task_errors
+            from dagkit import (
+                intervals_from_context,
+                parse_interval,
+                publish_links,
+                spark_target,
+                sqlalchemy_url,
+                task_errors,
+            )
             from pipelines.inference.batch import score_intervals
             from pipelines.reporting import links
 
@@ -59,7 +67,7 @@ def build_inference_dag(usecase: UseCase) -> None:
             url = sqlalchemy_url(usecase.inference.connection_id)
             intervals = intervals_from_context(ctx)
             with task_errors():
-                scored = score_intervals(usecase, models, intervals, url, ctx["run_id"])
+                scored = score_intervals(usecase, models, intervals, url, ctx["run_id"], spark_target(usecase))
             if intervals:  # the newest day scored
                 publish_links({"Lineage": links.lineage(usecase.name, parse_interval(intervals[-1])[0].date())})
             return scored

@@ -15,6 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SOURCE_CONN_ID = "mlops_source"
 WAREHOUSE_CONN_ID = "mlops_warehouse"
+SPARK_CONN_ID = "mlops_spark"  # the Spark cluster of use cases on `engine: spark` (optional: local mode without it)
 
 
 def mlops_home() -> Path:

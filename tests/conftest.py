@@ -11,7 +11,8 @@ Lanes (markers, set here from the folder a test is in): ``unit``, ``integration`
 (real libraries and stores, no DAG run), ``e2e`` (real DAG runs), ``slow`` (a
 whole loop over many days), ``postgres`` (uses the local PostgreSQL server),
 ``reliability`` (faults injected at every write, bad input, concurrency, the hardened
-surface: tests/reliability). ``make test-fast`` runs what is none of ``e2e``, ``slow``
+surface: tests/reliability), ``spark`` (the Spark engine in local mode: skipped without
+PySpark, except in CI). ``make test-fast`` runs what is none of ``e2e``, ``slow``
 and ``reliability``.
 """
 
@@ -48,6 +49,8 @@ os.environ["AIRFLOW_HOME"] = str(_SESSION / "var" / "airflow")
 os.environ["MLOPS_CONFIGS"] = str(_CONFIGS)
 os.environ.pop("AIRFLOW_CONN_MLOPS_SOURCE", None)
 os.environ.pop("AIRFLOW_CONN_MLOPS_WAREHOUSE", None)
+os.environ.pop("AIRFLOW_CONN_MLOPS_SPARK", None)
+os.environ.pop("MLOPS_SPARK_MASTER", None)
 
 import pytest  # noqa: E402
 

@@ -67,5 +67,21 @@ def build(root: Path) -> None:
                 os.environ[key] = value
 
 
+def register(usecase, candidate: str, promote: bool) -> str:
+    """Train ``candidate`` on the labelled history (in the current $MLOPS_HOME) and register it as the
+    challenger; with ``promote``, force it through the gate to champion. Returns its version."""
+    from pipelines.promotion.gate import gate
+    from pipelines.stores import mlflow_store
+    from pipelines.training.dataset import build_training_data, split_by_time
+    from pipelines.training.train import train_candidates
+
+    data = build_training_data(usecase, LABELLED_END)
+    best = train_candidates(usecase, data, [candidate]).best_result()
+    version = mlflow_store.register_challenger(usecase, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
+    if promote:
+        gate(usecase, version, split_by_time(data.frame, usecase.training, usecase.entity.name).holdout, force=True)
+    return version
+
+
 if __name__ == "__main__":
     shared(Path(sys.argv[1]))

@@ -26,7 +26,7 @@ from dagkit.assets import (
     parse_interval,
     predictions_asset,
 )
-from dagkit.context import run_facts, sqlalchemy_url, task_errors
+from dagkit.context import run_facts, spark_target, sqlalchemy_url, task_errors
 from dagkit.links import publish_links, with_links
 from dagkit.usecases import usecases
 
@@ -46,6 +46,7 @@ __all__ = [
     "predictions_asset",
     "publish_links",
     "run_facts",
+    "spark_target",
     "sqlalchemy_url",
     "start_date",
     "task_errors",

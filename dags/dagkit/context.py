@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    from pipelines.engines.spark import SparkTarget
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,23 @@ def sqlalchemy_url(conn_id: str) -> str:
             f"AIRFLOW_CONN_{conn_id.upper()} to a SQLAlchemy URL"
         ) from None
     return url_from_connection(conn)
+
+
+def spark_target(usecase: Any) -> SparkTarget | None:
+    """The Spark cluster of the ``mlops_spark`` connection for a use case on ``engine: spark``, looked up from
+    inside a task; None for the local engine, or when the connection is not defined (the engine then
+    takes ``$MLOPS_SPARK_MASTER``, else ``local[2]``)."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from pipelines.engines.spark import target_from_connection
+    from pipelines.settings import SPARK_CONN_ID
+
+    if usecase.engine != "spark":
+        return None
+    try:
+        return target_from_connection(BaseHook.get_connection(SPARK_CONN_ID))
+    except AirflowNotFoundException:
+        return None
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 ColumnType = Literal["int", "float", "category", "string", "timestamp"]
+Engine = Literal["local", "spark"]  # where the heavy data steps run (pipelines/engines)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 # A source table (or view), optionally in a schema: plain SQL identifiers, nothing to quote or inject.
 TABLE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")

@@ -12,7 +12,7 @@ from pipelines.config.data import EntitySpec, FeaturesSpec, LabelSpec, ScheduleS
 from pipelines.config.lifecycle import InferenceSpec, MonitoringSpec, TrainingSpec
 from pipelines.config.rollout import RolloutSpec
 from pipelines.config.simulation import SimulationSpec
-from pipelines.config.types import NAME_PATTERN, Strict
+from pipelines.config.types import NAME_PATTERN, Engine, Strict
 
 
 class UseCase(Strict):
@@ -29,6 +29,12 @@ class UseCase(Strict):
         description="Binary classification (scores are probabilities) or regression."
     )
     entity: EntitySpec = Field(description="What one row of features and one prediction is about.")
+    engine: Engine = Field(
+        default="local",
+        description="Where feature builds and batch scoring run: `local` (pandas in the task's own process) or "
+        "`spark` (the Spark cluster of the `mlops_spark` connection, local mode by default; needs the `spark` "
+        "extra and Java 17: [Run on Spark](../how-to/spark.md)).",
+    )
     schedule: ScheduleSpec = Field(description="Ingestion schedule, time zone, start date and retries of every DAG.")
     source: SourceSpec = Field(description="The source database and the tables ingested from it.")
     label: LabelSpec = Field(description="Where the label is, what it refers to and how late it arrives.")

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,6 +17,9 @@ from pipelines.features.engineering import build_features, definitions_fingerpri
 from pipelines.intervals import format_interval, parse_interval
 from pipelines.stores import partitions
 from pipelines.stores.partitions import CURATED, QUARANTINE, PartitionInfo
+
+if TYPE_CHECKING:
+    from pipelines.engines.spark import SparkTarget
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +66,14 @@ def dependent_intervals(usecase: UseCase, given: list[list[str]]) -> list[list[s
     return [format_interval(s, e) for s, e in with_dependents(usecase, [parse_interval(i) for i in given])]
 
 
-def build_intervals(usecase: UseCase, intervals: list[list[str]]) -> list[dict[str, Any]]:
-    """Build the feature partition of each interval, in order; one summary per partition."""
+def build_intervals(
+    usecase: UseCase, intervals: list[list[str]], spark: SparkTarget | None = None
+) -> list[dict[str, Any]]:
+    """Build the feature partition of each interval, in order (on ``spark`` under ``engine: spark``);
+    one summary per partition."""
     done = []
     for start, end in map(parse_interval, intervals):
-        result = build_feature_partition(usecase, start, end)
+        result = build_feature_partition(usecase, start, end, spark)
         done.append({"partition": result.info.key, "entities": result.info.rows, "unchanged": result.unchanged})
     return done
 
@@ -91,15 +97,19 @@ def check_definitions(usecase: UseCase) -> None:
         )
 
 
-def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> FeatureResult:
+def build_feature_partition(
+    usecase: UseCase, start: dt.datetime, end: dt.datetime, spark: SparkTarget | None = None
+) -> FeatureResult:
     """Compute the features as of ``end`` for the entities active in ``[start, end)`` and write them.
 
     Reads only the curated partitions that overlap the history window; writes
     ``features/<use case>/<dataset>/<key>.parquet`` atomically, and not at all
-    when the content is unchanged.
+    when the content is unchanged. Under ``engine: spark`` the features are computed on ``spark``
+    (default: :func:`pipelines.engines.spark.environment_target`) and written the same way.
 
     Raises:
         MissingCuratedPartition: the interval's own curated partition is missing or quarantined.
+        SparkUnavailable: ``engine: spark`` cannot run here.
     """
     spec = usecase.features
     if spec is None:
@@ -133,17 +143,23 @@ def build_feature_partition(usecase: UseCase, start: dt.datetime, end: dt.dateti
             len(needed),
             expected,
         )
-    history = pd.concat([partitions.read_partition(p) for p in needed], ignore_index=True)
     dataset = usecase.source.datasets[name]
     required = {usecase.entity.name, dataset.event_time, *spec.aggregates, *spec.trends, *spec.latest, *spec.one_hot}
-    missing = sorted(required - set(history.columns))
+    columns = set().union(*(partitions.read_columns(p) for p in needed))
+    missing = sorted(required - columns)
     if missing:
         raise DefinitionMismatch(
             f"the feature definitions of '{usecase.name}' need columns {missing} that the curated "
-            f"{name} partitions do not have (they have {sorted(history.columns)}): was a column renamed "
+            f"{name} partitions do not have (they have {sorted(columns)}): was a column renamed "
             f"in configs/{usecase.name}.yaml? Re-ingest the history window or fix the config"
         )
-    features = build_features(history, spec, dataset, usecase.entity.name, start, end)
+    if usecase.engine == "spark":  # the same function, distributed by entity
+        from pipelines.features.spark_build import build_features_on_spark
+
+        features = build_features_on_spark(spark, usecase, needed, start, end)
+    else:
+        history = pd.concat([partitions.read_partition(p) for p in needed], ignore_index=True)
+        features = build_features(history, spec, dataset, usecase.entity.name, start, end)
 
     fingerprint = definitions_fingerprint(spec, dataset)
     info = PartitionInfo.describe(features, usecase.name, name, start, end, status="features", definition=fingerprint)

@@ -13,7 +13,9 @@ the warehouse in one transaction and in a Parquet partition, both keyed by use
 case and as-of time; entities without features are counted, logged and listed
 in a side file. With ``inference.reasons``, each model that scores a chunk also
 explains it (:mod:`pipelines.responsible.explain`: exact contributions to the
-margin) and its rows carry their top reasons as JSON.
+margin) and its rows carry their top reasons as JSON. Under ``engine: spark`` only the
+scores come from elsewhere (``spark_udf`` on the executors, :func:`scored_chunks`): the
+checks, reasons, canary split and writes are these, on the chunks Spark returns.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,6 +39,9 @@ from pipelines.inference.reasons import reasons_of
 from pipelines.inference.rows import DATASETS, PREDICTIONS_ZONE
 from pipelines.intervals import parse_interval
 from pipelines.stores import feature_store, mlflow_store, partitions, warehouse
+
+if TYPE_CHECKING:
+    from pipelines.engines.spark import SparkTarget
 
 log = logging.getLogger(__name__)
 
@@ -176,12 +181,46 @@ def feature_chunks(
 ) -> Iterator[pd.DataFrame]:
     """The features of the entities active in ``[start, end)`` as of ``end``, ``chunk_rows`` at a time:
     the entity key and the columns ``service`` serves (from the Feast registry)."""
+    path, names = served_columns(usecase, service, start, end)
+    yield from partitions.iter_chunks(path, [usecase.entity.name, *names], chunk_rows)
+
+
+def served_columns(usecase: UseCase, service: str, start: dt.datetime, end: dt.datetime) -> tuple[Path, list[str]]:
+    """The interval's feature partition and the feature columns ``service`` serves (from the Feast registry)."""
     from pipelines.features.build import check_definitions
 
     check_definitions(usecase)
     names = feature_store.service_features(feature_store.get_store(), service)
-    path = feature_partition(usecase, start, end)
-    yield from partitions.iter_chunks(path, [usecase.entity.name, *names], chunk_rows)
+    return feature_partition(usecase, start, end), names
+
+
+class Chunk(NamedTuple):
+    """Features of some of an interval's active entities, and the scores the engine already computed."""
+
+    features: pd.DataFrame  # the entity key and the service's columns
+    scores: dict[str, np.ndarray] | None = None  # per model: one score per row with a feature value (spark)
+    seconds: float = 0.0  # the engine's time to compute them
+
+
+def scored_chunks(
+    usecase: UseCase,
+    models: dict[str, Any],
+    uris: dict[str, str],
+    service: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    chunk_rows: int,
+    spark: SparkTarget | None = None,
+) -> Iterator[Chunk]:
+    """The features of the entities active in ``[start, end)``, ``chunk_rows`` at a time, from the use case's
+    engine: locally, the partition's chunks, for the models to score here; on Spark, chunks with the scores
+    ``mlflow.pyfunc.spark_udf`` computed on the executors for each model (``uris``) that fits the features."""
+    if usecase.engine == "spark":
+        from pipelines.inference.spark_scoring import spark_chunks
+
+        yield from spark_chunks(spark, usecase, models, uris, *served_columns(usecase, service, start, end), chunk_rows)
+    else:
+        yield from map(Chunk, feature_chunks(usecase, service, start, end, chunk_rows))
 
 
 def check_signature(model: Any, frame: pd.DataFrame) -> list[str]:
@@ -245,6 +284,7 @@ def score_interval(
     challenger: PinnedModel | None = None,
     chunk_rows: int | None = None,
     canary: dict[str, Any] | None = None,
+    spark: SparkTarget | None = None,
 ) -> ScoreOutcome:
     """Score the entities active in ``[start, end)`` as of ``end`` with the pinned versions.
 
@@ -254,7 +294,8 @@ def score_interval(
     ``reasons``: JSON, null when the model cannot be explained).
     With ``canary`` (the challenger is then the canary: :func:`pin_models`), the canary
     serves the entities of its split and the champion the others; each shadow-scores
-    the entities the other serves.
+    the entities the other serves. Under ``engine: spark`` the scores come from Spark (on ``spark``;
+    :func:`scored_chunks`) and everything else is done here, the same way.
     """
     from pipelines.promotion.rollout import canary_mask
 
@@ -293,7 +334,10 @@ def score_interval(
         # Both tables' rows of the interval are replaced: a rerun without a distinct challenger leaves none.
         with warehouse.interval_writer(warehouse_url, usecase.name, end, list(tables.values())) as write:
             done = 0
-            for frame in feature_chunks(usecase, service, start, end, chunk_rows):
+            uris = {kind: pinned[kind].uri for kind in models}
+            for chunk in scored_chunks(usecase, models, uris, service, start, end, chunk_rows, spark):
+                frame = chunk.features
+                scoring += chunk.seconds
                 names = [c for c in frame.columns if c != usecase.entity.name]
                 found = frame[names].notna().any(axis=1).to_numpy()  # a row without any value is not scored
                 skipped += frame.loc[~found, usecase.entity.name].tolist()
@@ -311,7 +355,10 @@ def score_interval(
                         continue
                     matrix = frame[columns].astype(np.float32)
                     t = time.perf_counter()
-                    scores = np.asarray(model.predict(matrix)).reshape(len(matrix), -1)[:, 0] if len(matrix) else []
+                    if chunk.scores is not None:  # scored by the engine
+                        scores = chunk.scores[kind]
+                    else:
+                        scores = np.asarray(model.predict(matrix)).reshape(len(matrix), -1)[:, 0] if len(matrix) else []
                     scoring += time.perf_counter() - t
                     why = None
                     # Only when asked, and only for models that serve (a challenger's shadow scores serve
@@ -369,14 +416,20 @@ def score_interval(
 
 
 def score_intervals(
-    usecase: UseCase, models: dict[str, Any], intervals: list[list[str]], warehouse_url: str, run_id: str
+    usecase: UseCase,
+    models: dict[str, Any],
+    intervals: list[list[str]],
+    warehouse_url: str,
+    run_id: str,
+    spark: SparkTarget | None = None,
 ) -> list[dict[str, Any]]:
-    """Score each interval (pairs of ISO datetimes) with the models of :func:`pin_models`, in order."""
+    """Score each interval (pairs of ISO datetimes) with the models of :func:`pin_models`, in order
+    (on ``spark`` under ``engine: spark``)."""
     champion = PinnedModel(**models["champion"])
     challenger = PinnedModel(**models["challenger"]) if models.get("challenger") else None
     return [
         score_interval(
-            usecase, champion, start, end, warehouse_url, run_id, challenger, canary=models.get("canary")
+            usecase, champion, start, end, warehouse_url, run_id, challenger, canary=models.get("canary"), spark=spark
         ).summary()
         for start, end in map(parse_interval, intervals)
     ]

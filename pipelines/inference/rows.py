@@ -87,12 +87,15 @@ def serving_split(champion: pd.DataFrame, canary: pd.DataFrame, mask: np.ndarray
     """A chunk scored by both sides of a canary (same rows, same order): the canary serves the rows
     of ``mask`` and the champion the rest (``champion``: the served rows); each side's rows the
     other serves are its shadow scores (``shadow``), so every entity has both scores. Each row keeps
-    every column of its side, its reasons included."""
+    every column of its side, its reasons included, and the chunk's order: what is written does not
+    depend on where an interval was cut into chunks (the Spark engine cuts it elsewhere)."""
     dtypes = empty_predictions().dtypes.to_dict()
-    return {
-        "champion": pd.concat([champion[~mask], canary[mask]], ignore_index=True).astype(dtypes),
-        "shadow": pd.concat([canary[~mask], champion[mask]], ignore_index=True).astype(dtypes),
-    }
+
+    def merge(served: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+        both = pd.concat([served.reset_index(drop=True)[~mask], other.reset_index(drop=True)[mask]])
+        return both.sort_index(kind="stable").reset_index(drop=True).astype(dtypes)
+
+    return {"champion": merge(champion, canary), "shadow": merge(canary, champion)}
 
 
 def info(usecase: UseCase, kind: str, start: dt.datetime, end: dt.datetime, file: Any) -> partitions.PartitionInfo:

@@ -248,6 +248,20 @@ def read_partition(path: Path, columns: list[str] | None = None) -> pd.DataFrame
         raise _corrupt(path, exc) from exc
 
 
+def read_columns(path: Path) -> list[str]:
+    """The column names of the partition at ``path``, from its schema (no rows are read).
+
+    Raises:
+        CorruptPartition: the file cannot be read.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path).names
+    except Exception as exc:
+        raise _corrupt(path, exc) from exc
+
+
 def iter_chunks(path: Path, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
     """A partition's rows (``columns`` only), at most ``chunk_rows`` at a time, in file order.
 

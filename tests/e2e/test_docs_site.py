@@ -21,6 +21,7 @@ PAGES = {  # path -> text the page must show
     "reference/configuration/": "Configuration reference",
     "how-to/airflow-cli/": "AIRFLOW_HOME",
     "how-to/deploy/": "What differs from the embedded default",
+    "how-to/spark/": "Point it at a real cluster",
     "adr/0001-in-process-dag-test-for-the-demo/": "DAG.test",
     "reliability/": "what the system survives",
     "reliability/bad-input/": "text that is not valid UTF-8",

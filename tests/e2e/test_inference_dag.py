@@ -11,11 +11,9 @@ import pytest
 from mlops import airflow_admin, inprocess
 from pipelines.features.definitions import FEATURES_ZONE
 from pipelines.inference import batch
-from pipelines.promotion.gate import gate
 from pipelines.stores import mlflow_store, partitions, warehouse
-from pipelines.training.dataset import build_training_data, split_by_time
-from pipelines.training.train import train_candidates
 from tests.conftest import LABELLED_END, LABELLED_START
+from tests.labelled import register
 
 pytestmark = pytest.mark.usefixtures("labelled_home")  # every test runs on a copy of the labelled history
 
@@ -27,15 +25,6 @@ DAYS = [LABELLED_START + (10 + i) * ONE for i in range(5)]  # days with features
 def dag():
     airflow_admin.migrate_db()
     return inprocess.load_dag("churn_batch_inference")
-
-
-def _register(churn, candidate: str, promote: bool) -> str:
-    data = build_training_data(churn, LABELLED_END)
-    best = train_candidates(churn, data, [candidate]).best_result()
-    version = mlflow_store.register_challenger(churn, best.model_uri, best.run_id, {"threshold": str(best.threshold)})
-    if promote:
-        gate(churn, version, split_by_time(data.frame, churn.training, churn.entity.name).holdout, force=True)
-    return version
 
 
 def _run(dag, day):
@@ -53,7 +42,7 @@ def test_inference_pins_one_version_reruns_cleanly_and_shadows_only_a_distinct_c
     assert none_yet.task_states["pin_models"] == "failed" and none_yet.try_numbers["pin_models"] == 1
     assert _rows(warehouse_url, DAYS[0]).empty
 
-    v1 = _register(churn, "logistic", promote=True)
+    v1 = register(churn, "logistic", promote=True)
     for day in DAYS[:3]:
         outcome = _run(dag, day)
         assert outcome.ok, outcome.task_states
@@ -72,7 +61,7 @@ def test_inference_pins_one_version_reruns_cleanly_and_shadows_only_a_distinct_c
     pd.testing.assert_frame_equal(_rows(warehouse_url, DAYS[1]), before)
     assert partitions.read_info(path).content_hash == info.content_hash
 
-    v2 = _register(churn, "xgboost", promote=False)  # a challenger that is not the champion
+    v2 = register(churn, "xgboost", promote=False)  # a challenger that is not the champion
     assert _run(dag, DAYS[3]).ok
     assert set(_rows(warehouse_url, DAYS[3])["model_version"]) == {v1}
     shadow = _rows(warehouse_url, DAYS[3], warehouse.SHADOW)
@@ -98,7 +87,7 @@ def test_inference_pins_one_version_reruns_cleanly_and_shadows_only_a_distinct_c
 def test_an_empty_interval_is_an_explicit_zero_and_an_unreachable_warehouse_is_retried(
     dag, churn, warehouse_url, monkeypatch
 ):
-    _register(churn, "logistic", promote=True)
+    register(churn, "logistic", promote=True)
     empty_day = LABELLED_END  # no activity simulated: write its (empty) feature partition
     source = partitions.partition_path(
         FEATURES_ZONE, "churn", "activity", partitions.partition_key(DAYS[0], DAYS[0] + ONE)

@@ -145,11 +145,15 @@ def test_the_image_pins_the_locked_airflow_and_installs_the_exported_lock():
     assert "FROM apache/airflow:${AIRFLOW_VERSION}-python3.11" in dockerfile
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in (REPO / "docker-compose.yaml").read_text()
     uv = shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
-    exported = subprocess.run(
-        [uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet"], capture_output=True, text=True, cwd=REPO
-    )
-    if exported.returncode != 0:
-        pytest.fail(exported.stderr)
-    committed = (REPO / "docker" / "requirements.txt").read_text()
     strip = lambda text: [line for line in text.splitlines() if not line.startswith("#")]  # noqa: E731
-    assert strip(committed) == strip(exported.stdout), "docker/requirements.txt is stale: run `make requirements`"
+    for name, extra in (("requirements.txt", []), ("requirements-spark.txt", ["--extra", "spark"])):
+        exported = subprocess.run(
+            [uv, "export", "--frozen", "--no-dev", "--no-emit-project", *extra, "--quiet"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        if exported.returncode != 0:
+            pytest.fail(exported.stderr)
+        committed = (REPO / "docker" / name).read_text()
+        assert strip(committed) == strip(exported.stdout), f"docker/{name} is stale: run `make requirements`"
