@@ -77,3 +77,36 @@ def write_label_partitions(frames: list[pd.DataFrame], seed: int = 1) -> dt.date
             partitions.partition_path(partitions.CURATED, "churn", "labels", info.key), labels, info
         )
     return START + len(frames) * ONE + delay
+
+
+def write_activity_partitions(entities: int, days: int, seed: int = 2) -> tuple[dt.datetime, dt.datetime]:
+    """``days`` curated activity partitions of ``entities`` customers each, one row per customer and day,
+    in the curated types and ranges of the activity dataset. Returns the newest day's interval."""
+    from pipelines.config import get_usecase
+    from pipelines.stores import partitions
+
+    dataset = get_usecase("churn").source.datasets["activity"]
+    rng = np.random.default_rng(seed)
+    ids = np.arange(1, entities + 1, dtype="int64")
+    for d in range(days):
+        start = START + d * ONE
+        frame = pd.DataFrame({"customer_id": ids})
+        for col in dataset.columns:
+            if col.type == "timestamp":
+                seconds = rng.integers(0, 86_400, entities).astype("timedelta64[s]")
+                frame[col.name] = pd.Series(np.datetime64(start.replace(tzinfo=None), "s") + seconds).dt.tz_localize(
+                    "UTC"
+                )
+            elif col.type == "category":
+                frame[col.name] = pd.Series(np.array(col.values)[rng.integers(0, len(col.values), entities)],
+                                            dtype="string")  # fmt: skip
+            elif col.name != "customer_id":
+                high = col.max if col.max is not None else 1000
+                values = rng.random(entities) * high
+                frame[col.name] = values.astype("int64") if col.type == "int" else values
+        frame = frame.sort_values(dataset.key, kind="stable", ignore_index=True)
+        info = partitions.PartitionInfo.describe(frame, "churn", "activity", start, start + ONE, status="curated")
+        partitions.write_partition(
+            partitions.partition_path(partitions.CURATED, "churn", "activity", info.key), frame, info
+        )
+    return START + (days - 1) * ONE, START + days * ONE
