@@ -6,6 +6,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -113,8 +114,8 @@ def test_point_in_time_join_uses_no_later_value_and_no_expired_one(store, curate
     for c in both:
         expected9 = day9.set_index("customer_id").at[c, "monthly_charges_latest"]
         expected10 = day10.set_index("customer_id").at[c, "monthly_charges_latest"]
-        assert got[(pd.Timestamp(D[-1]), c)] == expected9  # day 10's value is stamped later: not used
-        assert got[(pd.Timestamp(D[-1] + ONE), c)] == expected10
+        assert got[(pd.Timestamp(D[-1]), c)] == np.float32(expected9)  # day 10's value is stamped later: not used
+        assert got[(pd.Timestamp(D[-1] + ONE), c)] == np.float32(expected10)  # (training sets hold float32)
     assert len(result.missing) == 1  # the row beyond the TTL is reported, not silently dropped
     assert result.missing.iloc[0]["customer_id"] == both[0]
 
@@ -139,9 +140,8 @@ def test_the_join_over_partitions_gives_what_feasts_retrieval_gives(store, curat
     feast = build_training_set(store, usecase, rows, via="feast")
     assert len(fast.frame) > len(ids) and len(fast.missing) > len(times)
     features = [c for c in feast.frame.columns if c not in ("customer_id", EVENT_TIMESTAMP, "churned")]
-    pd.testing.assert_frame_equal(
-        fast.frame.astype({name: "float64" for name in features}),
-        feast.frame.astype({name: "float64" for name in features}),
+    pd.testing.assert_frame_equal(  # the fast path gives float32, what training sets hold
+        fast.frame, feast.frame.astype({name: "float32" for name in features}), check_dtype=True
     )
     pd.testing.assert_frame_equal(fast.missing, feast.missing)
 
