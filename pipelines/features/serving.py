@@ -91,9 +91,12 @@ def build_training_set(
             ignore_index=True,
         )
     # A row "has features" when the join found a feature row: not every value has to be set.
-    found = joined.dropna(subset=list(_features(usecase)), how="all").set_index("_row")
-    missing = rows[~rows["_row"].isin(found.index)].drop(columns="_row")
-    frame = found.sort_index().reset_index(drop=True)
+    found = joined.dropna(subset=list(_features(usecase)), how="all")
+    del joined  # (each step holds at most two copies of the window)
+    found = found.sort_values("_row", kind="stable")
+    missing = rows[~rows["_row"].isin(found["_row"])].drop(columns="_row")
+    frame = found.drop(columns="_row").reset_index(drop=True)
+    del found
     if len(missing):
         log.warning("%d of %d entity rows have no features within the TTL", len(missing), len(rows))
     return TrainingSet(
@@ -128,18 +131,23 @@ def join_partitions(usecase: UseCase, rows: pd.DataFrame, names: list[str]) -> p
         if not info.empty and info.interval[1] >= low and info.interval[0] <= high
     ]
     right = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    del frames  # the memory of a window of 10M rows is counted in copies of it (bench/scale.py)
     right[FEATURE_TIMESTAMP] = as_utc(right[FEATURE_TIMESTAMP]).astype("datetime64[ns, UTC]")
     right[entity] = right[entity].astype(left[entity].dtype)
+    if not right[FEATURE_TIMESTAMP].is_monotonic_increasing:  # partitions are read oldest first: usually sorted
+        right = right.sort_values(FEATURE_TIMESTAMP, kind="stable", ignore_index=True)
     joined = pd.merge_asof(
         left.sort_values(EVENT_TIMESTAMP, kind="stable"),
-        right.sort_values(FEATURE_TIMESTAMP, kind="stable"),
+        right,
         left_on=EVENT_TIMESTAMP,
         right_on=FEATURE_TIMESTAMP,
         by=entity,
         direction="backward",
         tolerance=ttl,  # inclusive, as Feast's: stamped at the row's time minus the TTL still counts
     )
-    return joined.drop(columns=FEATURE_TIMESTAMP)
+    del right
+    joined.drop(columns=FEATURE_TIMESTAMP, inplace=True)
+    return joined
 
 
 def read_online(store, usecase: UseCase, ids: list, as_of: dt.datetime) -> tuple[pd.DataFrame, list]:

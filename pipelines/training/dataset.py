@@ -154,7 +154,8 @@ def build_training_data(
         )
     joined = build_training_set(store or feature_store.get_store(), usecase, rows, via=via)  # type: ignore[arg-type]
     features = model_features(usecase)
-    frame = joined.frame
+    frame, missing_rows = joined.frame, len(joined.missing)
+    del joined  # one copy of the window at a time (each step below makes the next)
     if len(frame) < spec.min_rows:
         raise TrainingDataError(
             f"training window [{start:%Y-%m-%d}, {end:%Y-%m-%d}) of {usecase.name}: only {len(frame)} of "
@@ -174,10 +175,10 @@ def build_training_data(
         "training set %s: %d rows, %d without features, hash %s",
         path,
         len(frame),
-        len(joined.missing),
+        missing_rows,
         info.content_hash[:12],
     )
-    return _training_data(usecase, frame, path, info, len(rows), len(joined.missing), quarantined)
+    return _training_data(usecase, frame, path, info, len(rows), missing_rows, quarantined)
 
 
 def read_training_data(usecase: UseCase, path: Path) -> TrainingData:
