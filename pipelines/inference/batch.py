@@ -23,22 +23,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from pipelines.config import UseCase
 from pipelines.errors import BadInput
-from pipelines.features.definitions import FEATURES_ZONE, feature_service_name
+from pipelines.features.definitions import feature_service_name
 from pipelines.inference import rows
+from pipelines.inference.inputs import feature_partition, scored_chunks
 from pipelines.inference.reasons import reasons_of
 from pipelines.inference.rows import DATASETS, PREDICTIONS_ZONE
 from pipelines.intervals import parse_interval
-from pipelines.stores import feature_store, mlflow_store, partitions, warehouse
+from pipelines.stores import mlflow_store, partitions, warehouse
 
 if TYPE_CHECKING:
     from pipelines.engines.spark import SparkTarget
@@ -56,10 +55,6 @@ class ModelUnavailable(BadInput):
 
 class SignatureMismatch(BadInput):
     """The features do not match what the model was trained on."""
-
-
-class MissingFeatures(BadInput):
-    """The interval has no feature partition: its features were never built."""
 
 
 @dataclass(frozen=True)
@@ -158,69 +153,6 @@ def pin_models(usecase: UseCase) -> dict[str, dict[str, Any] | None]:
         "challenger": challenger.to_dict() if challenger else None,
         "canary": split,
     }
-
-
-def feature_partition(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> Path:
-    """The feature partition of ``[start, end)``: one row per entity active in it.
-
-    Raises:
-        MissingFeatures: the interval's features were never built.
-    """
-    assert usecase.features is not None
-    key = partitions.partition_key(start, end)
-    path = partitions.partition_path(FEATURES_ZONE, usecase.name, usecase.features.dataset, key)
-    if not path.exists():
-        raise MissingFeatures(
-            f"no feature partition for {usecase.name} {key}: run {usecase.dag_id('features')} for it first"
-        )
-    return path
-
-
-def feature_chunks(
-    usecase: UseCase, service: str, start: dt.datetime, end: dt.datetime, chunk_rows: int
-) -> Iterator[pd.DataFrame]:
-    """The features of the entities active in ``[start, end)`` as of ``end``, ``chunk_rows`` at a time:
-    the entity key and the columns ``service`` serves (from the Feast registry)."""
-    path, names = served_columns(usecase, service, start, end)
-    yield from partitions.iter_chunks(path, [usecase.entity.name, *names], chunk_rows)
-
-
-def served_columns(usecase: UseCase, service: str, start: dt.datetime, end: dt.datetime) -> tuple[Path, list[str]]:
-    """The interval's feature partition and the feature columns ``service`` serves (from the Feast registry)."""
-    from pipelines.features.build import check_definitions
-
-    check_definitions(usecase)
-    names = feature_store.service_features(feature_store.get_store(), service)
-    return feature_partition(usecase, start, end), names
-
-
-class Chunk(NamedTuple):
-    """Features of some of an interval's active entities, and the scores the engine already computed."""
-
-    features: pd.DataFrame  # the entity key and the service's columns
-    scores: dict[str, np.ndarray] | None = None  # per model: one score per row with a feature value (spark)
-    seconds: float = 0.0  # the engine's time to compute them
-
-
-def scored_chunks(
-    usecase: UseCase,
-    models: dict[str, Any],
-    uris: dict[str, str],
-    service: str,
-    start: dt.datetime,
-    end: dt.datetime,
-    chunk_rows: int,
-    spark: SparkTarget | None = None,
-) -> Iterator[Chunk]:
-    """The features of the entities active in ``[start, end)``, ``chunk_rows`` at a time, from the use case's
-    engine: locally, the partition's chunks, for the models to score here; on Spark, chunks with the scores
-    ``mlflow.pyfunc.spark_udf`` computed on the executors for each model (``uris``) that fits the features."""
-    if usecase.engine == "spark":
-        from pipelines.inference.spark_scoring import spark_chunks
-
-        yield from spark_chunks(spark, usecase, models, uris, *served_columns(usecase, service, start, end), chunk_rows)
-    else:
-        yield from map(Chunk, feature_chunks(usecase, service, start, end, chunk_rows))
 
 
 def check_signature(model: Any, frame: pd.DataFrame) -> list[str]:

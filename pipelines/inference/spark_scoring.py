@@ -24,7 +24,7 @@ from pipelines.engines import spark as engine
 from pipelines.stores import partitions
 
 if TYPE_CHECKING:
-    from pipelines.inference.batch import Chunk
+    from pipelines.inference.inputs import Chunk
 
 SCORE = "__score_"  # prefix of the score columns, one per model kind
 
@@ -49,7 +49,8 @@ def spark_chunks(
     import mlflow.pyfunc
     from pyspark.sql import functions as F
 
-    from pipelines.inference.batch import Chunk, SignatureMismatch, check_signature
+    from pipelines.inference.batch import SignatureMismatch, check_signature
+    from pipelines.inference.inputs import Chunk
 
     entity = usecase.entity.name
     sample = next(partitions.iter_chunks(path, [entity, *names], 1000), None)

@@ -26,7 +26,8 @@ import pandas as pd
 from pipelines.config import UseCase
 from pipelines.days import day_start as start_of_day
 from pipelines.errors import BadInput
-from pipelines.inference.batch import DATASETS, PREDICTIONS_ZONE, check_signature, feature_partition
+from pipelines.inference.batch import DATASETS, PREDICTIONS_ZONE, check_signature
+from pipelines.inference.inputs import feature_partition
 from pipelines.promotion.decisions import decisions_dir
 from pipelines.stores import partitions
 from pipelines.training.dataset import load_labels, model_features, read_training_data

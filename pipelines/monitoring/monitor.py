@@ -61,7 +61,7 @@ def run_id_for(usecase: UseCase, decision: dict[str, Any]) -> str:
 def readiness(usecase: UseCase, start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
     """Whether the night can be monitored: ``ready``, ``wait`` (features not built yet) or
     ``skip`` (no champion, or no entity active in the current window), with a message."""
-    from pipelines.inference.batch import feature_partition
+    from pipelines.inference.inputs import feature_partition
     from pipelines.stores import partitions
 
     spec = spec_of(usecase)

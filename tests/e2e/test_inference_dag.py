@@ -10,7 +10,7 @@ import pytest
 
 from mlops import airflow_admin, inprocess
 from pipelines.features.definitions import FEATURES_ZONE
-from pipelines.inference import batch
+from pipelines.inference import batch, inputs
 from pipelines.stores import mlflow_store, partitions, warehouse
 from tests.conftest import LABELLED_END, LABELLED_START
 from tests.labelled import register
@@ -113,7 +113,7 @@ def test_the_features_read_for_scoring_equal_feasts_point_in_time_retrieval(labe
     from pipelines.stores import feature_store
 
     day = DAYS[2]
-    ours = pd.concat(list(batch.feature_chunks(churn, "churn_v1", day, day + ONE, chunk_rows=70)), ignore_index=True)
+    ours = pd.concat(list(inputs.feature_chunks(churn, "churn_v1", day, day + ONE, chunk_rows=70)), ignore_index=True)
     assert len(ours) > 70  # several chunks
     rows = pd.DataFrame({"customer_id": ours["customer_id"], EVENT_TIMESTAMP: pd.Timestamp(day + ONE)})
     feast = feature_store.historical_features(feature_store.get_store(), "churn_v1", rows)
