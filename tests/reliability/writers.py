@@ -549,7 +549,7 @@ def write_predictions_while_the_warehouse_restarts(home: Path) -> None:
     import sqlalchemy as sa
 
     def cut(frame: Any, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code.co_name == "_records":
+        if event == "call" and frame.f_code.co_name == "_bulk_insert":
             if frame.f_globals.get("__name__") == "pipelines.stores.warehouse":
                 sys.setprofile(None)
                 engine = sa.create_engine(_warehouse(home), isolation_level="AUTOCOMMIT")
