@@ -17,7 +17,6 @@ State lives in ``$MLOPS_HOME/bench_spark`` and is rebuilt on each run.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import sys
@@ -26,38 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from synthetic import ONE, START  # noqa: E402
+from synthetic import ONE, START, write_activity_partitions  # noqa: E402
 
 DAYS = 15
-
-
-def write_activity(entities: int, seed: int = 0) -> None:
-    """``DAYS`` curated activity partitions: one row per customer and day, values within the config's ranges."""
-    import numpy as np
-    import pandas as pd
-
-    from pipelines.config import get_usecase
-    from pipelines.stores import partitions
-
-    dataset = get_usecase("churn").source.datasets["activity"]
-    rng = np.random.default_rng(seed)
-    for d in range(DAYS):
-        start = START + d * ONE
-        frame = pd.DataFrame({"customer_id": np.arange(1, entities + 1, dtype="int64")})
-        frame[dataset.event_time] = pd.Timestamp(start + dt.timedelta(hours=12)).as_unit("ns")
-        for column in dataset.columns:
-            if column.name in frame.columns:
-                continue
-            if column.values:
-                frame[column.name] = rng.choice(column.values, entities)
-            elif column.type == "int":
-                frame[column.name] = rng.integers(0, 30, entities)
-            else:
-                frame[column.name] = rng.random(entities) * 100
-        info = partitions.PartitionInfo.describe(frame, "churn", "activity", start, start + ONE, status="curated")
-        partitions.write_partition(
-            partitions.partition_path(partitions.CURATED, "churn", "activity", info.key), frame, info
-        )
 
 
 def register_champion(features) -> None:
@@ -105,7 +75,7 @@ def main() -> None:
     local = get_usecase("churn")
     on_spark = local.model_copy(update={"engine": "spark"})
     target = engine.SparkTarget(args.master, {}, "--master")
-    write_activity(args.entities)
+    write_activity_partitions(args.entities, DAYS)
     day = START + (DAYS - 1) * ONE
     path = partitions.partition_path("features", "churn", "activity", partitions.partition_key(day, day + ONE))
 
